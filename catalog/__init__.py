@@ -1,0 +1,2 @@
+"""The logical layer: tenants, API services with routes, backends and policies, products and
+gateway templates."""

@@ -1,0 +1,227 @@
+"""Admin console pages of the logical layer."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+from django.db.models import Count
+from django.utils.translation import gettext_lazy as _
+
+from impgateway.admin import ConcurrentEditForm, ImpModelAdmin
+
+from .choices import HTTPMethod
+from .models import APIService, Backend, Gateway, Listener, Policy, Product, Route, Tenant
+
+
+@admin.register(Tenant)
+class TenantAdmin(ImpModelAdmin):
+    list_display = ("name", "slug", "service_count", "product_count", "updated")
+    search_fields = ("name", "slug")
+    prepopulated_fields = {"slug": ("name",)}
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                service_total=Count("api_services", distinct=True),
+                product_total=Count("products", distinct=True),
+            )
+        )
+
+    @admin.display(description=_("API services"), ordering="service_total")
+    def service_count(self, obj: Tenant) -> int:
+        return obj.service_total
+
+    @admin.display(description=_("products"), ordering="product_total")
+    def product_count(self, obj: Tenant) -> int:
+        return obj.product_total
+
+
+class RouteForm(ConcurrentEditForm):
+    methods = forms.MultipleChoiceField(
+        label=_("methods"),
+        choices=HTTPMethod.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("None checked: any method."),
+    )
+
+    class Meta:
+        model = Route
+        fields = (
+            "name",
+            "path",
+            "match_type",
+            "methods",
+            "header_matches",
+            "backend",
+            "rewrite_path_prefix",
+            "timeout_seconds",
+        )
+        widgets = {"header_matches": forms.Textarea(attrs={"rows": 2, "cols": 40})}
+
+
+class RouteInline(admin.TabularInline):
+    model = Route
+    form = RouteForm
+    extra = 0
+    fields = RouteForm.Meta.fields
+
+    def get_formset(self, request, obj=None, **kwargs):
+        self._parent_service = obj
+        return super().get_formset(request, obj, **kwargs)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "backend":
+            parent = getattr(self, "_parent_service", None)
+            kwargs["queryset"] = (
+                Backend.objects.filter(service=parent) if parent else Backend.objects.none()
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class BackendInline(admin.TabularInline):
+    model = Backend
+    extra = 0
+    fields = (
+        "name",
+        "endpoints",
+        "load_balancing",
+        "timeout_seconds",
+        "retry_attempts",
+        "health_check_path",
+        "health_check_interval_seconds",
+    )
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "endpoints":
+            kwargs["widget"] = forms.Textarea(attrs={"rows": 2, "cols": 36})
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+
+class PolicyInline(admin.TabularInline):
+    model = Policy
+    extra = 0
+    fields = ("name", "kind", "config", "environments", "enabled")
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name in ("config", "environments"):
+            kwargs["widget"] = forms.Textarea(attrs={"rows": 2, "cols": 40})
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+
+@admin.register(APIService)
+class APIServiceAdmin(ImpModelAdmin):
+    list_display = (
+        "name",
+        "tenant",
+        "version",
+        "protocol",
+        "status",
+        "route_count",
+        "updated",
+    )
+    list_filter = ("status", "protocol", "tenant")
+    search_fields = ("name", "description", "routes__path")
+    list_select_related = ("tenant",)
+    autocomplete_fields = ("tenant",)
+    inlines = (BackendInline, RouteInline, PolicyInline)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(route_total=Count("routes", distinct=True))
+
+    @admin.display(description=_("routes"), ordering="route_total")
+    def route_count(self, obj: APIService) -> int:
+        return obj.route_total
+
+
+@admin.register(Product)
+class ProductAdmin(ImpModelAdmin):
+    list_display = ("name", "version", "slug", "tenant", "updated")
+    list_filter = ("tenant",)
+    search_fields = ("name", "slug", "description")
+    list_select_related = ("tenant",)
+    autocomplete_fields = ("tenant",)
+    prepopulated_fields = {"slug": ("name",)}
+
+
+class ListenerInline(admin.TabularInline):
+    model = Listener
+    extra = 0
+    fields = ("name", "port", "protocol", "hostname", "tls_mode", "certificate_ref")
+
+
+@admin.register(Gateway)
+class GatewayAdmin(ImpModelAdmin):
+    list_display = ("name", "gateway_class", "tenant", "listener_summary", "updated")
+    list_filter = ("gateway_class", "tenant")
+    search_fields = ("name", "description")
+    list_select_related = ("tenant",)
+    autocomplete_fields = ("tenant",)
+    inlines = (ListenerInline,)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("listeners")
+
+    @admin.display(description=_("listeners"))
+    def listener_summary(self, obj: Gateway) -> str:
+        return ", ".join(f"{item.protocol}/{item.port}" for item in obj.listeners.all())
+
+
+@admin.register(Route)
+class RouteAdmin(ImpModelAdmin):
+    form = type(
+        "RouteAdminForm",
+        (RouteForm,),
+        {"Meta": type("Meta", (RouteForm.Meta,), {"fields": ("service", *RouteForm.Meta.fields)})},
+    )
+    list_display = ("name", "service", "path", "match_type", "method_list", "backend")
+    list_filter = ("match_type", "service__tenant")
+    search_fields = ("name", "path", "service__name")
+    list_select_related = ("service", "backend")
+    autocomplete_fields = ("service",)
+
+    @admin.display(description=_("methods"))
+    def method_list(self, obj: Route) -> str:
+        return ", ".join(obj.methods) or _("any")
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "backend":
+            kwargs["queryset"] = Backend.objects.select_related("service")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+@admin.register(Backend)
+class BackendAdmin(ImpModelAdmin):
+    list_display = ("name", "service", "endpoint_list", "load_balancing", "retry_attempts")
+    list_filter = ("load_balancing", "service__tenant")
+    search_fields = ("name", "service__name")
+    list_select_related = ("service",)
+    autocomplete_fields = ("service",)
+
+    @admin.display(description=_("endpoints"))
+    def endpoint_list(self, obj: Backend) -> str:
+        return ", ".join(obj.endpoints)
+
+
+@admin.register(Policy)
+class PolicyAdmin(ImpModelAdmin):
+    list_display = ("name", "service", "kind", "environment_list", "enabled")
+    list_filter = ("kind", "enabled", "service__tenant")
+    search_fields = ("name", "service__name")
+    list_select_related = ("service",)
+    autocomplete_fields = ("service",)
+
+    @admin.display(description=_("environments"))
+    def environment_list(self, obj: Policy) -> str:
+        return ", ".join(obj.environments) or _("all")
+
+
+@admin.register(Listener)
+class ListenerAdmin(ImpModelAdmin):
+    list_display = ("name", "gateway", "protocol", "port", "hostname", "tls_mode")
+    list_filter = ("protocol", "tls_mode", "gateway__gateway_class")
+    search_fields = ("name", "hostname", "gateway__name")
+    list_select_related = ("gateway",)
+    autocomplete_fields = ("gateway",)

@@ -1,0 +1,1 @@
+"""The physical layer: clusters, their agents and the agent-facing API."""

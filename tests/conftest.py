@@ -1,0 +1,31 @@
+"""Shared fixtures: real services when present, a clear skip (or failure in CI) when not."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+REQUIRE_SERVICES = os.environ.get("IMPGATEWAY_REQUIRE_SERVICES", "").lower() in {"1", "true"}
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip a test whose real dependency is missing; under IMPGATEWAY_REQUIRE_SERVICES=1, fail."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{reason} (IMPGATEWAY_REQUIRE_SERVICES=1)")
+    pytest.skip(reason)
+
+
+def crd_directory() -> Path:
+    """The real CRD schemas: $IMPGATEWAY_CRD_DIR, else ../shared/crds beside the repository."""
+    return Path(os.environ.get("IMPGATEWAY_CRD_DIR") or REPO_ROOT.parent / "shared" / "crds")
+
+
+@pytest.fixture(scope="session")
+def crd_dir() -> Path:
+    path = crd_directory()
+    if not path.is_dir():
+        skip_or_fail(f"CRD schemas not found at {path}")
+    return path
