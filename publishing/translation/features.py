@@ -1,0 +1,452 @@
+"""What a revision spec asks of a gateway, and what each gateway class can express.
+
+`CAPABILITY_MATRIX` is the one source that publish validation, the drivers and
+docs/gateway-classes.md read. Regenerate the document after changing it:
+
+    python -c "from publishing.translation import render_capability_matrix_markdown as md; \
+print(md(), end='')" > docs/gateway-classes.md
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from .spec import RevisionSpec
+
+GATEWAY_CLASSES = ("envoy-gateway", "kong", "apisix", "traefik", "nginx")
+
+LONG_RATE_LIMIT_UNITS = ("Hour", "Day")
+
+
+class Feature(StrEnum):
+    PATH_EXACT = "path_exact"
+    PATH_PREFIX = "path_prefix"
+    PATH_REGEX = "path_regex"
+    METHOD_MATCH = "method_match"
+    HEADER_MATCH = "header_match"
+    HEADER_REGEX_MATCH = "header_regex_match"
+    GRPC_ROUTES = "grpc_routes"
+    GRPC_SERVICE_MATCH = "grpc_service_match"
+    HTTPS_LISTENERS = "https_listeners"
+    TLS_PASSTHROUGH = "tls_passthrough"
+    PATH_REWRITE = "path_rewrite"
+    ROUTE_TIMEOUT = "route_timeout"
+    BACKEND_TIMEOUT = "backend_timeout"
+    RETRIES = "retries"
+    HEALTH_CHECKS = "health_checks"
+    LOAD_BALANCING = "load_balancing"
+    LOAD_BALANCING_RANDOM = "load_balancing_random"
+    EXTERNAL_HTTPS_BACKENDS = "external_https_backends"
+    RATE_LIMIT = "rate_limit"
+    RATE_LIMIT_HOUR_DAY = "rate_limit_hour_day"
+    CORS = "cors"
+    REQUEST_HEADERS = "request_headers"
+    IP_ALLOWLIST = "ip_allowlist"
+    API_KEY_AUTH = "api_key_auth"
+    JWT_AUTH = "jwt_auth"
+
+
+FEATURE_DESCRIPTIONS: dict[Feature, str] = {
+    Feature.PATH_EXACT: "route path matched exactly",
+    Feature.PATH_PREFIX: "route path matched by prefix",
+    Feature.PATH_REGEX: "route path matched by a regular expression",
+    Feature.METHOD_MATCH: "route limited to HTTP methods",
+    Feature.HEADER_MATCH: "route matching a request header exactly",
+    Feature.HEADER_REGEX_MATCH: "route matching a request header by a regular expression",
+    Feature.GRPC_ROUTES: "gRPC service routed by package.Service/Method",
+    Feature.GRPC_SERVICE_MATCH: "gRPC route matching every method of a service",
+    Feature.HTTPS_LISTENERS: "listener terminating TLS with a certificate",
+    Feature.TLS_PASSTHROUGH: "TLS listener in Passthrough mode (for TLSRoutes of the cluster)",
+    Feature.PATH_REWRITE: "path prefix rewrite, or an endpoint URL with a base path",
+    Feature.ROUTE_TIMEOUT: "timeout for the whole request of a route",
+    Feature.BACKEND_TIMEOUT: "timeout for each request to a backend",
+    Feature.RETRIES: "retries of requests that did not reach a backend",
+    Feature.HEALTH_CHECKS: "active HTTP health checks of backend endpoints",
+    Feature.LOAD_BALANCING: "least-request or consistent-hash (client IP) load balancing",
+    Feature.LOAD_BALANCING_RANDOM: "random load balancing",
+    Feature.EXTERNAL_HTTPS_BACKENDS: "https:// endpoints (TLS to the backend)",
+    Feature.RATE_LIMIT: "rate limit policy (requests per route per gateway replica)",
+    Feature.RATE_LIMIT_HOUR_DAY: "rate limit counted per hour or per day",
+    Feature.CORS: "CORS policy",
+    Feature.REQUEST_HEADERS: "request headers set or removed before forwarding",
+    Feature.IP_ALLOWLIST: "client IP allow-list policy",
+    Feature.API_KEY_AUTH: "auth mode apikey: API keys of the subscribed consumers",
+    Feature.JWT_AUTH: "auth mode oauth2: JWT checked against issuer, audiences and JWKS URI",
+}
+
+
+@dataclass(frozen=True)
+class Support:
+    """Whether a gateway class can express a feature, and with which object (or why not)."""
+
+    supported: bool
+    note: str
+
+
+def _yes(note: str) -> Support:
+    return Support(True, note)
+
+
+def _no(note: str) -> Support:
+    return Support(False, note)
+
+
+_STANDARD_ROUTING = {
+    Feature.PATH_EXACT: _yes("HTTPRoute path match Exact"),
+    Feature.PATH_PREFIX: _yes("HTTPRoute path match PathPrefix"),
+    Feature.METHOD_MATCH: _yes("HTTPRoute match method"),
+    Feature.HEADER_MATCH: _yes("HTTPRoute/GRPCRoute header match Exact"),
+    Feature.GRPC_ROUTES: _yes("GRPCRoute"),
+    Feature.GRPC_SERVICE_MATCH: _yes("GRPCRoute method match with the service only"),
+    Feature.HTTPS_LISTENERS: _yes("Gateway HTTPS listener with certificateRefs"),
+    Feature.PATH_REWRITE: _yes("HTTPRoute URLRewrite filter"),
+    Feature.REQUEST_HEADERS: _yes("HTTPRoute/GRPCRoute RequestHeaderModifier filter"),
+}
+
+CAPABILITY_MATRIX: dict[str, dict[Feature, Support]] = {
+    "envoy-gateway": {
+        **_STANDARD_ROUTING,
+        Feature.PATH_REGEX: _yes("HTTPRoute path match RegularExpression (RE2)"),
+        Feature.HEADER_REGEX_MATCH: _yes("header match RegularExpression (RE2)"),
+        Feature.TLS_PASSTHROUGH: _yes("Gateway TLS listener, mode Passthrough (TLSRoute v1)"),
+        Feature.ROUTE_TIMEOUT: _yes("HTTPRoute rule timeouts.request"),
+        Feature.BACKEND_TIMEOUT: _yes("HTTPRoute rule timeouts.backendRequest"),
+        Feature.RETRIES: _yes("BackendTrafficPolicy retry"),
+        Feature.HEALTH_CHECKS: _yes("BackendTrafficPolicy healthCheck.active"),
+        Feature.LOAD_BALANCING: _yes(
+            "BackendTrafficPolicy loadBalancer LeastRequest / ConsistentHash SourceIP"
+        ),
+        Feature.LOAD_BALANCING_RANDOM: _yes("BackendTrafficPolicy loadBalancer Random"),
+        Feature.EXTERNAL_HTTPS_BACKENDS: _yes(
+            "Backend (gateway.envoyproxy.io) with tls, verified with the system CAs"
+        ),
+        Feature.RATE_LIMIT: _yes("BackendTrafficPolicy rateLimit local"),
+        Feature.RATE_LIMIT_HOUR_DAY: _yes("BackendTrafficPolicy rateLimit unit Hour/Day"),
+        Feature.CORS: _yes("SecurityPolicy cors"),
+        Feature.IP_ALLOWLIST: _yes("SecurityPolicy authorization, clientCIDRs"),
+        Feature.API_KEY_AUTH: _yes("SecurityPolicy apiKeyAuth with a Secret per consumer"),
+        Feature.JWT_AUTH: _yes("SecurityPolicy jwt, remoteJWKS"),
+    },
+    "kong": {
+        **_STANDARD_ROUTING,
+        Feature.PATH_REGEX: _yes("HTTPRoute path match RegularExpression (Kong regex path)"),
+        Feature.HEADER_REGEX_MATCH: _yes("header match RegularExpression"),
+        Feature.TLS_PASSTHROUGH: _yes(
+            "Gateway TLS listener, mode Passthrough (KIC 3.5 attaches TLSRoute v1alpha2 only)"
+        ),
+        Feature.ROUTE_TIMEOUT: _no(
+            "Kong has no timeout for a whole request; KIC maps only timeouts.backendRequest"
+        ),
+        Feature.BACKEND_TIMEOUT: _yes(
+            "Service annotations konghq.com/connect-timeout, read-timeout, write-timeout"
+        ),
+        Feature.RETRIES: _yes("Service annotation konghq.com/retries"),
+        Feature.HEALTH_CHECKS: _yes("KongUpstreamPolicy healthchecks.active"),
+        Feature.LOAD_BALANCING: _yes(
+            "KongUpstreamPolicy algorithm least-connections / consistent-hashing on ip"
+        ),
+        Feature.LOAD_BALANCING_RANDOM: _no(
+            "Kong upstreams balance round-robin, consistent-hashing, least-connections, "
+            "latency or sticky-sessions; none is random"
+        ),
+        Feature.EXTERNAL_HTTPS_BACKENDS: _yes(
+            "ExternalName Service annotated konghq.com/protocol https and konghq.com/tls-verify"
+        ),
+        Feature.RATE_LIMIT: _yes("KongPlugin rate-limiting, policy local"),
+        Feature.RATE_LIMIT_HOUR_DAY: _yes("KongPlugin rate-limiting hour/day"),
+        Feature.CORS: _yes("KongPlugin cors"),
+        Feature.IP_ALLOWLIST: _yes("KongPlugin ip-restriction"),
+        Feature.API_KEY_AUTH: _yes(
+            "KongPlugin key-auth and acl; KongConsumer with key-auth and acl credential Secrets"
+        ),
+        Feature.JWT_AUTH: _no(
+            "the OSS jwt plugin verifies keys stored on consumers and cannot fetch a JWKS URI; "
+            "openid-connect is a Kong Enterprise plugin"
+        ),
+    },
+    "apisix": {
+        **_STANDARD_ROUTING,
+        Feature.PATH_REGEX: _yes("HTTPRoute path match RegularExpression (route vars ~~)"),
+        Feature.HEADER_REGEX_MATCH: _yes("header match RegularExpression (route vars ~~)"),
+        Feature.TLS_PASSTHROUGH: _yes("Gateway TLS listener, mode Passthrough (TLSRoute v1)"),
+        Feature.ROUTE_TIMEOUT: _no(
+            "APISIX times out per upstream request only; its Gateway API translation ignores "
+            "HTTPRoute timeouts"
+        ),
+        Feature.BACKEND_TIMEOUT: _yes("BackendTrafficPolicy (apisix.apache.org) timeout"),
+        Feature.RETRIES: _yes("BackendTrafficPolicy (apisix.apache.org) retries"),
+        Feature.HEALTH_CHECKS: _yes("BackendTrafficPolicy (apisix.apache.org) healthCheck"),
+        Feature.LOAD_BALANCING: _yes(
+            "BackendTrafficPolicy (apisix.apache.org) loadbalancer least_conn / chash on "
+            "remote_addr"
+        ),
+        Feature.LOAD_BALANCING_RANDOM: _no(
+            "APISIX balances roundrobin, chash, ewma or least_conn; none is random"
+        ),
+        Feature.EXTERNAL_HTTPS_BACKENDS: _yes(
+            "BackendTrafficPolicy (apisix.apache.org) scheme https; the certificate is not "
+            "verified, since the policy has no TLS verification setting"
+        ),
+        Feature.RATE_LIMIT: _yes("PluginConfig limit-count, policy local"),
+        Feature.RATE_LIMIT_HOUR_DAY: _yes("PluginConfig limit-count time_window"),
+        Feature.CORS: _yes("PluginConfig cors"),
+        Feature.IP_ALLOWLIST: _yes("PluginConfig ip-restriction"),
+        Feature.API_KEY_AUTH: _yes(
+            "PluginConfig key-auth; Consumer (v1alpha1) bound to the Gateway, key Secrets"
+        ),
+        Feature.JWT_AUTH: _no(
+            "openid-connect needs an OAuth2 client id, secret and discovery document, and "
+            "jwt-auth verifies keys stored on consumers; neither checks tokens against a JWKS "
+            "URI alone"
+        ),
+    },
+    "traefik": {
+        **_STANDARD_ROUTING,
+        Feature.PATH_REGEX: _yes("HTTPRoute path match RegularExpression (PathRegexp)"),
+        Feature.HEADER_REGEX_MATCH: _yes("header match RegularExpression (HeaderRegexp)"),
+        Feature.TLS_PASSTHROUGH: _yes("Gateway TLS listener, mode Passthrough (TLSRoute)"),
+        Feature.ROUTE_TIMEOUT: _no(
+            "Traefik v3.7 accepts but ignores HTTPRoute timeouts (traefik/traefik#11902)"
+        ),
+        Feature.BACKEND_TIMEOUT: _no(
+            "ServersTransport forwarding timeouts cannot be attached to Gateway API backends, "
+            "and HTTPRoute timeouts are ignored"
+        ),
+        Feature.RETRIES: _yes("Middleware retry (ExtensionRef filter)"),
+        Feature.HEALTH_CHECKS: _no(
+            "health checks belong to IngressRoute/TraefikService services, not to Gateway API "
+            "backends"
+        ),
+        Feature.LOAD_BALANCING: _no(
+            "Gateway API backends are balanced weighted round-robin; the strategy option "
+            "belongs to IngressRoute/TraefikService services"
+        ),
+        Feature.LOAD_BALANCING_RANDOM: _no(
+            "Gateway API backends are balanced weighted round-robin"
+        ),
+        Feature.EXTERNAL_HTTPS_BACKENDS: _yes(
+            "ExternalName Service and BackendTLSPolicy, verified with the system CAs"
+        ),
+        Feature.RATE_LIMIT: _yes("Middleware rateLimit (ExtensionRef filter)"),
+        Feature.RATE_LIMIT_HOUR_DAY: _yes("Middleware rateLimit period 1h/24h"),
+        Feature.CORS: _yes("Middleware headers accessControl* (ExtensionRef filter)"),
+        Feature.IP_ALLOWLIST: _yes("Middleware ipAllowList (ExtensionRef filter)"),
+        Feature.API_KEY_AUTH: _no(
+            "Traefik Proxy has no API-key middleware (a Traefik Hub feature); forwardAuth "
+            "would need an external auth service that Imp-Gateway does not run"
+        ),
+        Feature.JWT_AUTH: _no(
+            "Traefik Proxy has no JWT middleware (a Traefik Hub feature); forwardAuth would "
+            "need an external auth service that Imp-Gateway does not run"
+        ),
+    },
+    "nginx": {
+        **_STANDARD_ROUTING,
+        Feature.PATH_REGEX: _no(
+            "NGINX Gateway Fabric 2.6 matches paths by Exact and PathPrefix only"
+        ),
+        Feature.HEADER_REGEX_MATCH: _yes("header match RegularExpression"),
+        Feature.GRPC_SERVICE_MATCH: _no(
+            "GRPCRoute method matches need both the service and the method"
+        ),
+        Feature.TLS_PASSTHROUGH: _yes("Gateway TLS listener, mode Passthrough (TLSRoute)"),
+        Feature.ROUTE_TIMEOUT: _no(
+            "NGINX has no timeout for a whole request, and NGINX Gateway Fabric ignores "
+            "HTTPRoute timeouts"
+        ),
+        Feature.BACKEND_TIMEOUT: _yes(
+            "ProxySettingsPolicy timeout (proxy_connect/read/send_timeout: the limit between "
+            "two reads, not for the whole response)"
+        ),
+        Feature.RETRIES: _no("NGINX Gateway Fabric has no retry setting"),
+        Feature.HEALTH_CHECKS: _no("active health checks need NGINX Plus"),
+        Feature.LOAD_BALANCING: _yes(
+            "UpstreamSettingsPolicy loadBalancingMethod least_conn / hash consistent $remote_addr"
+        ),
+        Feature.LOAD_BALANCING_RANDOM: _yes("UpstreamSettingsPolicy loadBalancingMethod random"),
+        Feature.EXTERNAL_HTTPS_BACKENDS: _yes(
+            "ExternalName Service and BackendTLSPolicy, verified with the system CAs "
+            "(ExternalName needs the DNS resolver set in NginxProxy)"
+        ),
+        Feature.RATE_LIMIT: _yes("RateLimitPolicy local"),
+        Feature.RATE_LIMIT_HOUR_DAY: _no("RateLimitPolicy rates are per second or per minute"),
+        Feature.CORS: _yes("HTTPRoute CORS filter"),
+        Feature.IP_ALLOWLIST: _no(
+            "NGINX Gateway Fabric has no client IP policy; only raw nginx configuration "
+            "through SnippetsFilter, which is disabled by default"
+        ),
+        Feature.API_KEY_AUTH: _no("AuthenticationFilter supports Basic, JWT and OIDC only"),
+        Feature.JWT_AUTH: _no(
+            "AuthenticationFilter JWT needs NGINX Plus and, in v2.6, cannot check the issuer "
+            "or the audiences"
+        ),
+    },
+}
+
+
+def _policy_feature(kind: str) -> Feature:
+    return {
+        "rate_limit": Feature.RATE_LIMIT,
+        "cors": Feature.CORS,
+        "request_headers": Feature.REQUEST_HEADERS,
+        "ip_allowlist": Feature.IP_ALLOWLIST,
+    }[kind]
+
+
+def required_features(spec: RevisionSpec) -> dict[Feature, list[str]]:
+    """Each feature the spec uses, with where it is used ("route 'x' of service 'y'")."""
+    used: dict[Feature, list[str]] = {}
+
+    def use(feature: Feature, where: str) -> None:
+        places = used.setdefault(feature, [])
+        if where not in places:
+            places.append(where)
+
+    gateway = spec["gateway"]
+    for listener in gateway["listeners"]:
+        where = f"listener '{listener['name']}' of gateway '{gateway['name']}'"
+        if listener["protocol"] == "HTTPS" or (
+            listener["protocol"] == "GRPC" and listener["tls_mode"] == "Terminate"
+        ):
+            use(Feature.HTTPS_LISTENERS, where)
+        if listener["protocol"] == "TLS" and listener["tls_mode"] == "Passthrough":
+            use(Feature.TLS_PASSTHROUGH, where)
+    for service in spec["services"]:
+        service_name = service["name"]
+        if service["protocol"] == "GRPC":
+            use(Feature.GRPC_ROUTES, f"service '{service_name}'")
+        for route in service["routes"]:
+            where = f"route '{route['name']}' of service '{service_name}'"
+            if service["protocol"] == "GRPC" and "/" not in route["path"]:
+                use(Feature.GRPC_SERVICE_MATCH, where)
+            if service["protocol"] == "HTTP":
+                use(
+                    {
+                        "Exact": Feature.PATH_EXACT,
+                        "PathPrefix": Feature.PATH_PREFIX,
+                        "RegularExpression": Feature.PATH_REGEX,
+                    }[route["match_type"]],
+                    where,
+                )
+                if route["methods"]:
+                    use(Feature.METHOD_MATCH, where)
+            for header in route["header_matches"]:
+                use(
+                    Feature.HEADER_REGEX_MATCH
+                    if header["type"] == "RegularExpression"
+                    else Feature.HEADER_MATCH,
+                    where,
+                )
+            if route["rewrite_path_prefix"]:
+                use(Feature.PATH_REWRITE, where)
+            if route["timeout_seconds"]:
+                use(Feature.ROUTE_TIMEOUT, where)
+        for backend in service["backends"]:
+            where = f"backend '{backend['name']}' of service '{service_name}'"
+            if backend["timeout_seconds"]:
+                use(Feature.BACKEND_TIMEOUT, where)
+            if backend["retry_attempts"]:
+                use(Feature.RETRIES, where)
+            if backend["health_check"]:
+                use(Feature.HEALTH_CHECKS, where)
+            if backend["load_balancing"] in ("least_request", "consistent_hash"):
+                use(Feature.LOAD_BALANCING, where)
+            if backend["load_balancing"] == "random":
+                use(Feature.LOAD_BALANCING_RANDOM, where)
+            if any(endpoint["scheme"] == "https" for endpoint in backend["endpoints"]):
+                use(Feature.EXTERNAL_HTTPS_BACKENDS, where)
+            if any(endpoint["path"] for endpoint in backend["endpoints"]):
+                use(Feature.PATH_REWRITE, where)
+        for policy in service["policies"]:
+            where = f"policy '{policy['name']}' of service '{service_name}'"
+            use(_policy_feature(policy["kind"]), where)
+            if policy["kind"] == "rate_limit" and policy["config"]["unit"] in (
+                LONG_RATE_LIMIT_UNITS
+            ):
+                use(Feature.RATE_LIMIT_HOUR_DAY, where)
+    publish = spec["publish"]
+    auth_where = f"publish '{publish['name']}' (auth mode {publish['auth_mode']})"
+    if publish["auth_mode"] == "apikey":
+        use(Feature.API_KEY_AUTH, auth_where)
+    elif publish["auth_mode"] == "oauth2":
+        use(Feature.JWT_AUTH, auth_where)
+    return {feature: used[feature] for feature in Feature if feature in used}
+
+
+def unsupported_features(spec: RevisionSpec, gateway_class: str) -> list[str]:
+    """One message per feature the spec uses that `gateway_class` cannot express; empty when
+    the class can express everything."""
+    if gateway_class not in CAPABILITY_MATRIX:
+        return [f"unknown gateway class '{gateway_class}'; known: {', '.join(GATEWAY_CLASSES)}"]
+    matrix = CAPABILITY_MATRIX[gateway_class]
+    return [
+        f"gateway class '{gateway_class}' cannot express feature '{feature}' "
+        f"(used by {', '.join(places)}): {matrix[feature].note}"
+        for feature, places in required_features(spec).items()
+        if not matrix[feature].supported
+    ]
+
+
+# What every class's translation assumes of the cluster and of API clients; rendered into the
+# document beside the matrix.
+CONVENTIONS = (
+    "API keys travel in the `x-api-key` request header; gateways strip it before forwarding.",
+    "A rate limit counts the requests of each route (on some classes, of each method of a "
+    "route) on each gateway replica (local limits), for all clients together.",
+    "Retries happen only when a request cannot have reached the backend (connection failures), "
+    "so they are safe for every method.",
+    "An IP allow-list checks the client address the gateway sees; behind a load balancer, "
+    "configure the class to trust X-Forwarded-For or PROXY protocol.",
+    "Backend endpoints named by IP address become a selector-less Service with EndpointSlices; "
+    "each DNS name becomes an ExternalName Service (EndpointSlices of type FQDN have no defined "
+    "meaning). A backend with a single DNS name also gets its Host header.",
+    "TCP listeners and TLS listeners are rendered as the template declares them; Imp-Gateway "
+    "attaches no routes to them (it publishes HTTP and gRPC services).",
+    "A route limited to some methods also matches CORS preflights (OPTIONS with "
+    "Access-Control-Request-Method) when its service has a CORS policy.",
+    "envoy-gateway: the Backend API must be enabled (extensionApis.enableBackend).",
+    "kong: KongConsumers carry the ingress class annotation with the GatewayClass name.",
+    "apisix: the GatewayClass must reference the GatewayProxy of the APISIX installation.",
+    "traefik: the Kubernetes CRD provider must be enabled for Middleware filters.",
+    "nginx: ExternalName Services need the DNS resolver configured in NginxProxy.",
+)
+
+
+def render_capability_matrix_markdown() -> str:
+    """docs/gateway-classes.md: the capability matrix with the object behind each cell."""
+    lines = [
+        "# Gateway classes",
+        "",
+        "<!-- Generated from publishing/translation/features.py; do not edit. Regenerate with:",
+        '     python -c "from publishing.translation import render_capability_matrix_markdown '
+        "as md; print(md(), end='')\" > docs/gateway-classes.md -->",
+        "",
+        "What each gateway class can express, and with which Kubernetes object. Publishing a "
+        "spec that uses a feature its gateway class cannot express fails with an error that "
+        "names the class, the feature and where the spec uses it; nothing is dropped silently.",
+        "",
+        "Versions: Gateway API v1.6.1, Envoy Gateway v1.9, Kong Ingress Controller 3.5 "
+        "(kubernetes-configuration v1.5.3, Kong OSS), APISIX ingress controller 2.2 (Gateway "
+        "API mode), Traefik Proxy v3.7, NGINX Gateway Fabric 2.6 (NGINX OSS).",
+        "",
+        "| feature | " + " | ".join(GATEWAY_CLASSES) + " |",
+        "|---|" + "---|" * len(GATEWAY_CLASSES),
+    ]
+    for feature in Feature:
+        cells = [
+            "yes" if CAPABILITY_MATRIX[gateway_class][feature].supported else "**no**"
+            for gateway_class in GATEWAY_CLASSES
+        ]
+        lines.append(f"| `{feature}` | " + " | ".join(cells) + " |")
+    lines += ["", "## Conventions and cluster prerequisites", ""]
+    lines += [f"- {convention}" for convention in CONVENTIONS]
+    lines += ["", "## Features", ""]
+    lines += [f"- `{feature}`: {FEATURE_DESCRIPTIONS[feature]}" for feature in Feature]
+    for gateway_class in GATEWAY_CLASSES:
+        lines += ["", f"## {gateway_class}", ""]
+        for feature in Feature:
+            support = CAPABILITY_MATRIX[gateway_class][feature]
+            verdict = "yes" if support.supported else "**no**"
+            lines.append(f"- `{feature}`: {verdict}, {support.note}")
+    return "\n".join(lines) + "\n"
