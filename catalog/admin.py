@@ -7,10 +7,21 @@ from django.contrib import admin
 from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
 
-from impgateway.admin import ConcurrentEditForm, ImpModelAdmin
+from impgateway.admin import ConcurrentEditForm, ImpModelAdmin, ImpTabularInline
 
 from .choices import HTTPMethod
-from .models import APIService, Backend, Gateway, Listener, Policy, Product, Route, Tenant
+from .models import (
+    APIService,
+    Backend,
+    Customer,
+    Gateway,
+    Listener,
+    Policy,
+    Product,
+    Route,
+    Subscription,
+    Tenant,
+)
 
 
 @admin.register(Tenant)
@@ -62,7 +73,7 @@ class RouteForm(ConcurrentEditForm):
         widgets = {"header_matches": forms.Textarea(attrs={"rows": 2, "cols": 40})}
 
 
-class RouteInline(admin.TabularInline):
+class RouteInline(ImpTabularInline):
     model = Route
     form = RouteForm
     extra = 0
@@ -81,7 +92,7 @@ class RouteInline(admin.TabularInline):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
-class BackendInline(admin.TabularInline):
+class BackendInline(ImpTabularInline):
     model = Backend
     extra = 0
     fields = (
@@ -100,7 +111,7 @@ class BackendInline(admin.TabularInline):
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
 
-class PolicyInline(admin.TabularInline):
+class PolicyInline(ImpTabularInline):
     model = Policy
     extra = 0
     fields = ("name", "kind", "config", "environments", "enabled")
@@ -146,7 +157,7 @@ class ProductAdmin(ImpModelAdmin):
     prepopulated_fields = {"slug": ("name",)}
 
 
-class ListenerInline(admin.TabularInline):
+class ListenerInline(ImpTabularInline):
     model = Listener
     extra = 0
     fields = ("name", "port", "protocol", "hostname", "tls_mode", "certificate_ref")
@@ -225,3 +236,23 @@ class ListenerAdmin(ImpModelAdmin):
     search_fields = ("name", "hostname", "gateway__name")
     list_select_related = ("gateway",)
     autocomplete_fields = ("gateway",)
+
+
+@admin.register(Customer)
+class CustomerAdmin(ImpModelAdmin):
+    list_display = ("name", "slug", "tenant", "contact_email", "updated")
+    list_filter = ("tenant",)
+    search_fields = ("name", "slug", "contact_email")
+    list_select_related = ("tenant",)
+    autocomplete_fields = ("tenant",)
+    prepopulated_fields = {"slug": ("name",)}
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(ImpModelAdmin):
+    list_display = ("customer", "product", "environment", "status", "decided_at", "updated")
+    list_filter = ("status", "environment", "product")
+    search_fields = ("customer__name", "product__name")
+    list_select_related = ("customer", "product")
+    autocomplete_fields = ("customer", "product")
+    readonly_fields = ("requested_by", "decided_by", "decided_at", "created", "updated")

@@ -85,3 +85,10 @@ class ListenerProtocol(models.TextChoices):
 class TLSMode(models.TextChoices):
     TERMINATE = "Terminate", _("Terminate")
     PASSTHROUGH = "Passthrough", _("Passthrough")
+
+
+class SubscriptionStatus(models.TextChoices):
+    PENDING = "pending", _("Pending approval")
+    ACTIVE = "active", _("Active")
+    REJECTED = "rejected", _("Rejected")
+    CANCELLED = "cancelled", _("Cancelled")

@@ -15,11 +15,23 @@ from catalog.choices import (
     PolicyKind,
     TLSMode,
 )
-from catalog.models import APIService, Backend, Gateway, Listener, Policy, Product, Route, Tenant
+from catalog.models import (
+    APIService,
+    Backend,
+    Customer,
+    Gateway,
+    Listener,
+    Policy,
+    Product,
+    Route,
+    Tenant,
+)
 from clusters.choices import CloudProvider
 from clusters.models import Cluster
+from impgateway import rbac
 from publishing.choices import AuthMode
 from publishing.models import ProductPublish
+from publishing.services import publish_revision
 
 SERVICES = {
     "payment-service": {
@@ -206,7 +218,17 @@ def create_demo_data() -> DemoData:
             },
         )
         publish.api_services.set([services[name] for name in service_names])
+        # Publishing is idempotent: no change since the last run makes no new revision.
+        publish_revision(publish)
         publishes.append(publish)
+    # The demo realm's customer groups (docker/keycloak/) point at this customer.
+    Customer.objects.update_or_create(
+        tenant=tenant,
+        slug="demo-shop",
+        defaults={"name": "Demo Shop", "contact_email": "dev@shop.example.com"},
+    )
+    # Objects made here bypass the admin and API save paths: give grants their permissions.
+    rbac.sync_all()
     return DemoData(tenant=tenant, product=product, publishes=publishes)
 
 

@@ -14,3 +14,16 @@ class PublishStatus(models.TextChoices):
     DRAFT = "DRAFT", _("Draft")
     PUBLISHED = "PUBLISHED", _("Published")
     WITHDRAWN = "WITHDRAWN", _("Withdrawn")
+
+
+class RevisionAction(models.TextChoices):
+    PUBLISH = "publish", _("Publish")
+    ROLLBACK = "rollback", _("Roll back")
+
+
+class DeploymentState(models.TextChoices):
+    PENDING = "Pending", _("Pending")
+    APPLYING = "Applying", _("Applying")
+    READY = "Ready", _("Ready")
+    DEGRADED = "Degraded", _("Degraded")
+    FAILED = "Failed", _("Failed")

@@ -7,7 +7,7 @@ from catalog.choices import Environment
 from impgateway.models import TimestampedModel
 from impgateway.validators import validate_string_list
 
-from .choices import AuthMode, PublishStatus
+from .choices import AuthMode, DeploymentState, PublishStatus, RevisionAction
 
 
 def generated_hostname(product_slug: str, environment: str, region: str) -> str:
@@ -61,11 +61,21 @@ class ProductPublish(TimestampedModel):
     oauth2_audiences = models.JSONField(
         _("OAuth2 audiences"), default=list, blank=True, validators=[validate_string_list]
     )
+    current_revision = models.ForeignKey(
+        "publishing.PublishRevision",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("current revision"),
+        help_text=_("The revision agents apply while the publish is published."),
+    )
 
     class Meta:
         ordering = ["product__name", "cluster__name", "environment"]
         verbose_name = _("product publish")
         verbose_name_plural = _("product publishes")
+        permissions = [("publish_productpublish", _("Can publish, withdraw and roll back"))]
         constraints = [
             models.UniqueConstraint(
                 fields=["product", "cluster", "environment"],
@@ -124,3 +134,104 @@ class ProductPublish(TimestampedModel):
             )
         if not services:
             raise ValidationError({"api_services": _("Choose at least one API service.")})
+
+
+class PublishRevision(models.Model):
+    """An immutable snapshot of everything a publish needs; agents only ever see revisions."""
+
+    publish = models.ForeignKey(
+        ProductPublish,
+        on_delete=models.CASCADE,
+        related_name="revisions",
+        verbose_name=_("publish"),
+    )
+    number = models.PositiveIntegerField(_("number"))
+    spec = models.JSONField(_("spec"))
+    content_hash = models.CharField(_("content hash"), max_length=64)
+    action = models.CharField(_("action"), max_length=10, choices=RevisionAction.choices)
+    rolled_back_from = models.PositiveIntegerField(
+        _("rolled back from revision"), null=True, blank=True
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    created = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["publish", "-number"]
+        verbose_name = _("publish revision")
+        verbose_name_plural = _("publish revisions")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["publish", "number"],
+                name="publishing_revision_unique_number_per_publish",
+                violation_error_message=_("number: this publish already has this revision."),
+            ),
+            models.CheckConstraint(
+                condition=models.Q(number__gte=1),
+                name="publishing_revision_number_positive",
+                violation_error_message=_("number: revisions start at 1."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.publish} r{self.number}"
+
+
+class DeploymentStatus(models.Model):
+    """What the agents of one cluster report about one publish: state, objects, conditions.
+
+    `publish_ref` keeps the publish id after the publish is deleted, so the cluster's agents
+    are still told to remove its objects; the row goes when they report it removed.
+    """
+
+    publish = models.ForeignKey(
+        ProductPublish,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="deployments",
+        verbose_name=_("publish"),
+    )
+    publish_ref = models.PositiveBigIntegerField(_("publish id"))
+    cluster = models.ForeignKey(
+        "clusters.Cluster",
+        on_delete=models.CASCADE,
+        related_name="deployments",
+        verbose_name=_("cluster"),
+    )
+    state = models.CharField(
+        _("state"), max_length=10, choices=DeploymentState.choices, default=DeploymentState.PENDING
+    )
+    applied_revision = models.PositiveIntegerField(_("applied revision"), null=True, blank=True)
+    objects_summary = models.JSONField(
+        _("objects"),
+        default=dict,
+        blank=True,
+        help_text=_("Counts and names of objects created, configured, unchanged, pruned, failed."),
+    )
+    conditions = models.JSONField(_("conditions"), default=list, blank=True)
+    errors = models.JSONField(_("errors"), default=list, blank=True)
+    drift_events = models.JSONField(_("drift events"), default=list, blank=True)
+    reported_at = models.DateTimeField(_("last report"), null=True, blank=True)
+    updated = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        ordering = ["cluster__name", "publish_ref"]
+        verbose_name = _("deployment status")
+        verbose_name_plural = _("deployment statuses")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["publish_ref", "cluster"],
+                name="publishing_deployment_unique_publish_cluster",
+                violation_error_message=_("cluster: this publish already has a status there."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"publish #{self.publish_ref} on {self.cluster.name}: {self.state}"

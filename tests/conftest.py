@@ -29,3 +29,9 @@ def crd_dir() -> Path:
     if not path.is_dir():
         skip_or_fail(f"CRD schemas not found at {path}")
     return path
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Password hashing is deliberately slow; tests need it correct, not slow."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -5,7 +5,18 @@ from __future__ import annotations
 import factory
 
 from catalog.choices import GatewayClass, ListenerProtocol, TLSMode
-from catalog.models import APIService, Backend, Gateway, Listener, Policy, Product, Route, Tenant
+from catalog.models import (
+    APIService,
+    Backend,
+    Customer,
+    Gateway,
+    Listener,
+    Policy,
+    Product,
+    Route,
+    Subscription,
+    Tenant,
+)
 from clusters.choices import CloudProvider
 from clusters.models import Agent, Cluster
 from publishing.models import ProductPublish
@@ -118,3 +129,21 @@ class ProductPublishFactory(factory.django.DjangoModelFactory):
     gateway = factory.SubFactory(GatewayFactory, tenant=factory.SelfAttribute("..tenant"))
     cluster = factory.SubFactory(ClusterFactory)
     environment = "dev"
+
+
+class CustomerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Customer
+
+    tenant = factory.SubFactory(TenantFactory)
+    name = factory.Sequence(lambda n: f"Customer {n}")
+    slug = factory.Sequence(lambda n: f"customer-{n}")
+
+
+class SubscriptionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Subscription
+
+    customer = factory.SubFactory(CustomerFactory)
+    product = factory.SubFactory(ProductFactory, tenant=factory.SelfAttribute("..customer.tenant"))
+    environment = "prod"

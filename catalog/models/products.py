@@ -28,6 +28,11 @@ class Product(TimestampedModel):
     )
     tags = models.JSONField(_("tags"), default=list, blank=True, validators=[validate_string_list])
     documentation_url = models.URLField(_("documentation URL"), blank=True)
+    requires_approval = models.BooleanField(
+        _("subscriptions need approval"),
+        default=False,
+        help_text=_("When set, a provider approves each subscription before keys work."),
+    )
 
     class Meta:
         ordering = ["tenant__name", "name"]
