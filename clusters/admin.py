@@ -1,28 +1,104 @@
-"""Admin console pages of the physical layer."""
+"""Admin console pages of the physical layer: clusters with their agents, deployment status
+and registration tokens; agents (enable, disable); registration tokens (create, shown once)."""
 
 from __future__ import annotations
 
-from django.contrib import admin
-from django.db.models import Count, Q
-from django.utils.translation import gettext_lazy as _
+from datetime import timedelta
 
-from impgateway.admin import ImpModelAdmin
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Count, Q
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from impgateway.admin import ConcurrentEditForm, ImpModelAdmin, ImpTabularInline
+from publishing.models import DeploymentStatus
 
 from .choices import AgentStatus
-from .models import Agent, Cluster
+from .models import Agent, Cluster, RegistrationToken
+from .services import create_registration_token, set_agents_enabled
 
 
-class AgentInline(admin.TabularInline):
+class AgentInline(ImpTabularInline):
     model = Agent
     extra = 0
     fields = ("name", "status", "enabled", "version", "last_seen_at")
-    readonly_fields = ("name", "status", "version", "last_seen_at")
+    readonly_fields = ("name", "status", "enabled", "version", "last_seen_at")
     can_delete = True
     show_change_link = True
 
     def has_add_permission(self, request, obj=None) -> bool:
         # Agents come into being by registering with a token, not by hand.
         return False
+
+
+class DeploymentStatusInline(ImpTabularInline):
+    """What the cluster's agents last reported, per publish (read only)."""
+
+    model = DeploymentStatus
+    extra = 0
+    fields = (
+        "publish_ref",
+        "publish",
+        "state",
+        "applied_revision",
+        "object_counts",
+        "problems",
+        "reported_at",
+    )
+    readonly_fields = fields
+    can_delete = False
+    verbose_name_plural = _("deployment status (reported by the agents)")
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("publish__product", "publish__cluster")
+
+    @admin.display(description=_("objects"))
+    def object_counts(self, obj: DeploymentStatus) -> str:
+        summary = obj.objects_summary or {}
+        parts = [
+            f"{category} {len(summary.get(category) or [])}"
+            for category in ("created", "configured", "unchanged", "pruned", "failed")
+            if summary.get(category)
+        ]
+        return ", ".join(parts) or "-"
+
+    @admin.display(description=_("conditions, errors and drift"))
+    def problems(self, obj: DeploymentStatus) -> str:
+        lines = [
+            f"{condition['object']}: {condition['type']}={condition['status']}"
+            + (f" ({condition['reason']})" if condition.get("reason") else "")
+            for condition in obj.conditions or []
+            if condition.get("status") != "True"
+        ]
+        lines += [str(error) for error in obj.errors or []]
+        lines += [
+            f"drift {event['object']} at {event['detected_at']}"
+            for event in (obj.drift_events or [])[-5:]
+        ]
+        return "; ".join(lines) or "-"
+
+
+class RegistrationTokenInline(ImpTabularInline):
+    model = RegistrationToken
+    extra = 0
+    fields = ("description", "created", "expires_at", "used_at", "agent")
+    readonly_fields = fields
+    can_delete = True
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        # Created on their own page, which shows the secret once.
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("agent")
 
 
 @admin.register(Cluster)
@@ -33,12 +109,20 @@ class ClusterAdmin(ImpModelAdmin):
         "cloud_provider",
         "namespace",
         "agents_connected",
+        "desired_state_revision",
         "capabilities_updated_at",
     )
     list_filter = ("cloud_provider", "region")
     search_fields = ("name", "region", "description")
-    readonly_fields = ("capabilities", "capabilities_updated_at", "created", "updated")
-    inlines = (AgentInline,)
+    readonly_fields = (
+        "desired_state_revision",
+        "capabilities",
+        "capabilities_updated_at",
+        "new_registration_token",
+        "created",
+        "updated",
+    )
+    inlines = (AgentInline, DeploymentStatusInline, RegistrationTokenInline)
 
     def get_queryset(self, request):
         return (
@@ -56,6 +140,13 @@ class ClusterAdmin(ImpModelAdmin):
     def agents_connected(self, obj: Cluster) -> str:
         return f"{obj.connected_total}/{obj.agent_total}"
 
+    @admin.display(description=_("register an agent"))
+    def new_registration_token(self, obj: Cluster) -> str:
+        if obj.pk is None:
+            return "-"
+        url = reverse("admin:clusters_registrationtoken_add") + f"?cluster={obj.pk}"
+        return format_html('<a href="{}">{}</a>', url, _("Create a registration token"))
+
 
 @admin.register(Agent)
 class AgentAdmin(ImpModelAdmin):
@@ -63,7 +154,121 @@ class AgentAdmin(ImpModelAdmin):
     list_filter = ("status", "enabled", "cluster")
     search_fields = ("name", "cluster__name", "version")
     list_select_related = ("cluster",)
-    readonly_fields = ("cluster", "name", "status", "version", "last_seen_at", "created", "updated")
+    readonly_fields = (
+        "cluster",
+        "name",
+        "status",
+        "enabled",
+        "version",
+        "last_seen_at",
+        "token_generation",
+        "created",
+        "updated",
+    )
+    actions = ("disable_agents", "enable_agents")
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    @admin.action(description=_("Disable the selected agents (revokes their tokens at once)"))
+    def disable_agents(self, request, queryset) -> None:
+        count = set_agents_enabled(queryset.values_list("pk", flat=True), enabled=False)
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d agent disabled; its tokens no longer work.",
+                "%(count)d agents disabled; their tokens no longer work.",
+                count,
+            )
+            % {"count": count},
+        )
+
+    @admin.action(description=_("Enable the selected agents (they register again)"))
+    def enable_agents(self, request, queryset) -> None:
+        count = set_agents_enabled(queryset.values_list("pk", flat=True), enabled=True)
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d agent enabled; it needs a new registration token.",
+                "%(count)d agents enabled; they need new registration tokens.",
+                count,
+            )
+            % {"count": count},
+        )
+
+
+TTL_CHOICES = [
+    (str(15 * 60), _("15 minutes")),
+    (str(3600), _("1 hour")),
+    (str(24 * 3600), _("24 hours")),
+    (str(7 * 24 * 3600), _("7 days")),
+]
+
+
+class RegistrationTokenForm(ConcurrentEditForm):
+    ttl = forms.TypedChoiceField(
+        label=_("valid for"), choices=TTL_CHOICES, coerce=int, initial=str(3600)
+    )
+
+    class Meta:
+        model = RegistrationToken
+        fields = ("cluster", "description")
+
+
+@admin.register(RegistrationToken)
+class RegistrationTokenAdmin(ImpModelAdmin):
+    form = RegistrationTokenForm
+    list_display = ("__str__", "cluster", "description", "created", "expires_at", "state", "agent")
+    list_filter = ("cluster",)
+    search_fields = ("cluster__name", "description", "agent__name")
+    list_select_related = ("cluster", "agent")
+    readonly_fields = (
+        "cluster",
+        "description",
+        "created",
+        "created_by",
+        "expires_at",
+        "used_at",
+        "agent",
+    )
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["cluster", "ttl", "description", "seen_updated"]
+        return [*self.readonly_fields, "seen_updated"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.readonly_fields
+
+    @admin.display(description=_("state"))
+    def state(self, obj: RegistrationToken) -> str:
+        if obj.used_at:
+            return _("used")
+        if obj.expires_at <= timezone.now():
+            return _("expired")
+        return _("unused")
+
+    def save_model(self, request, obj, form, change) -> None:
+        if change:
+            return
+        token, secret = create_registration_token(
+            form.cleaned_data["cluster"],
+            ttl=timedelta(seconds=form.cleaned_data["ttl"]),
+            user=request.user,
+            description=form.cleaned_data.get("description", ""),
+        )
+        obj.pk, obj.token_hash = token.pk, token.token_hash
+        obj.expires_at, obj.created = token.expires_at, token.created
+        obj._state.adding = False
+        messages.warning(
+            request,
+            format_html(
+                "{} <code>{}</code>",
+                _(
+                    "Registration token for cluster %(cluster)s, for one registration until "
+                    "%(expires)s. Copy it now: it is not shown again."
+                )
+                % {"cluster": token.cluster.name, "expires": token.expires_at.isoformat()},
+                secret,
+            ),
+        )

@@ -1,3 +1,6 @@
+"""The physical layer: clusters, the agents running in them and their registration tokens."""
+
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -44,6 +47,11 @@ class Cluster(TimestampedModel):
     capabilities_updated_at = models.DateTimeField(
         _("capabilities updated at"), null=True, blank=True
     )
+    desired_state_revision = models.PositiveBigIntegerField(
+        _("desired-state revision"),
+        default=0,
+        help_text=_("Goes up by one with every committed change to what the cluster should run."),
+    )
 
     class Meta:
         ordering = ["name"]
@@ -79,6 +87,14 @@ class Agent(TimestampedModel):
     )
     version = models.CharField(_("version"), max_length=50, blank=True)
     last_seen_at = models.DateTimeField(_("last seen"), null=True, blank=True)
+    token_generation = models.PositiveIntegerField(
+        _("token generation"),
+        default=1,
+        help_text=_(
+            "Access tokens carry the generation they were issued under; disabling the agent "
+            "or registering it again moves it on, so every earlier token stops working."
+        ),
+    )
 
     class Meta:
         ordering = ["cluster__name", "name"]
@@ -96,3 +112,48 @@ class Agent(TimestampedModel):
 
     def __str__(self) -> str:
         return f"{self.name} @ {self.cluster.name}"
+
+
+class RegistrationToken(models.Model):
+    """A one-time secret an operator hands to a new agent; the agent exchanges it for a JWT.
+
+    Only the SHA-256 of the secret is stored: the secret is shown once, when it is created.
+    """
+
+    cluster = models.ForeignKey(
+        Cluster,
+        on_delete=models.CASCADE,
+        related_name="registration_tokens",
+        verbose_name=_("cluster"),
+    )
+    token_hash = models.CharField(_("token hash"), max_length=64, unique=True, editable=False)
+    description = models.CharField(
+        _("description"), max_length=200, blank=True, help_text=_("e.g. who asked for it and why.")
+    )
+    expires_at = models.DateTimeField(_("expires at"))
+    used_at = models.DateTimeField(_("used at"), null=True, blank=True)
+    agent = models.ForeignKey(
+        Agent,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("registered agent"),
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    created = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created"]
+        verbose_name = _("registration token")
+        verbose_name_plural = _("registration tokens")
+
+    def __str__(self) -> str:
+        return f"registration token #{self.pk} for {self.cluster.name}"

@@ -1,0 +1,1 @@
+"""The agent-facing HTTP API: registration, tokens, desired state, status and heartbeats."""

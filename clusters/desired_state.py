@@ -1,0 +1,287 @@
+"""What an agent gets from `GET desired-state`: its cluster's revision, published specs and
+removals, answered at once, from a conditional request, or after a long-poll.
+
+The view is async and served under ASGI. A request that finds nothing new costs one query
+(plus, at most every AGENT_SEEN_WRITE_INTERVAL seconds, the agent's last-seen write) and no
+rendering. Rendering happens once per cluster and revision per event loop, however many of
+the cluster's agents were waiting. The ORM work runs on a small pool of database threads
+(AGENT_DB_THREADS), so waiting agents hold neither a thread nor a database connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import queue
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import TypeVar
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import close_old_connections, connections
+
+from publishing.choices import PublishStatus
+from publishing.deployments import ensure_deployment_rows, removals_for_cluster
+from publishing.models import ProductPublish
+
+from . import services
+from .models import Cluster
+from .protocol import DesiredPublish, DesiredStateResponse, etag_matches
+from .tokens import InvalidAgentToken, decode_access_token
+from .wakeup import WaitOutcome, current_hub
+
+T = TypeVar("T")
+
+# How long a rendered answer is reused for later requests at the same revision, and for how
+# many clusters per event loop; waiters woken together always share one rendering.
+_RENDER_REUSE_SECONDS = 5.0
+_RENDER_CACHE_CLUSTERS = 256
+
+
+@dataclass(frozen=True)
+class DesiredStateAnswer:
+    """The outcome of a desired-state request: 200 with a body, or 304 without."""
+
+    revision: int
+    body: bytes | None  # None: not modified
+
+    @property
+    def status(self) -> int:
+        return 304 if self.body is None else 200
+
+
+# --- Database work (sync) ----------------------------------------------------------------
+
+
+def read_revision(cluster_id: int) -> int:
+    """The cluster's current desired-state revision (one query)."""
+    return Cluster.objects.values_list("desired_state_revision", flat=True).get(pk=cluster_id)
+
+
+def render_desired_state(cluster_id: int) -> tuple[int, bytes]:
+    """The cluster's desired state as JSON bytes, and the revision it is at.
+
+    The revision is read first: a change that commits meanwhile can only make the content
+    newer than its revision, never older, so an agent never skips a change.
+    """
+    cluster = Cluster.objects.values("id", "name", "namespace", "desired_state_revision").get(
+        pk=cluster_id
+    )
+    published = ProductPublish.objects.filter(
+        cluster_id=cluster_id, status=PublishStatus.PUBLISHED, current_revision__isnull=False
+    ).values_list(
+        "pk", "current_revision__number", "current_revision__content_hash", "current_revision__spec"
+    )
+    publishes: list[DesiredPublish] = [
+        {"publish_id": pk, "revision": number, "content_hash": content_hash, "spec": spec}
+        for pk, number, content_hash, spec in published.order_by("pk")
+    ]
+    served = {item["publish_id"] for item in publishes}
+    removals, tracked = removals_for_cluster(cluster_id, served)
+    ensure_deployment_rows(cluster_id, served - tracked)
+    document: DesiredStateResponse = {
+        "revision": cluster["desired_state_revision"],
+        "cluster": {
+            "id": cluster["id"],
+            "name": cluster["name"],
+            "namespace": cluster["namespace"],
+        },
+        "publishes": publishes,
+        "removals": removals,
+    }
+    body = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+    return cluster["desired_state_revision"], body
+
+
+# --- Database threads ---------------------------------------------------------------------
+
+
+class DatabaseThreads:
+    """A few long-lived threads running ORM calls for async views, one connection each.
+
+    Django connections belong to threads; under an ASGI server each request would otherwise
+    open its own. Here a thousand concurrent agents share `size` connections, and a waiting
+    agent holds none.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._threads = [
+            threading.Thread(target=self._work, name=f"agent-db-{number}", daemon=True)
+            for number in range(size)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, function: Callable[..., T], *args) -> Future[T]:
+        future: Future[T] = Future()
+        self._jobs.put((future, function, args))
+        return future
+
+    def close(self) -> None:
+        """Stop the threads; each closes its database connections first."""
+        for _thread in self._threads:
+            self._jobs.put(None)
+        for thread in self._threads:
+            thread.join(timeout=10)
+
+    def _work(self) -> None:
+        try:
+            while (job := self._jobs.get()) is not None:
+                future, function, args = job
+                if not future.set_running_or_notify_cancel():
+                    continue
+                # The same connection hygiene Django applies around every request.
+                close_old_connections()
+                try:
+                    result = function(*args)
+                except BaseException as exc:  # handed to the awaiting coroutine
+                    future.set_exception(exc)
+                else:
+                    future.set_result(result)
+                finally:
+                    close_old_connections()
+        finally:
+            connections.close_all()
+
+
+_threads: DatabaseThreads | None = None
+_threads_lock = threading.Lock()
+
+
+def _database_threads(size: int) -> DatabaseThreads:
+    global _threads
+    with _threads_lock:
+        if _threads is None or _threads.size != size:
+            if _threads is not None:
+                _threads.close()
+            _threads = DatabaseThreads(size)
+        return _threads
+
+
+def close_database_threads() -> None:
+    """Stop the database threads (tests, and servers that want a clean shutdown)."""
+    global _threads
+    with _threads_lock:
+        if _threads is not None:
+            _threads.close()
+            _threads = None
+
+
+async def run_database(function: Callable[..., T], *args) -> T:
+    """Run ORM work from async code: on the database threads, or (AGENT_DB_THREADS=0) on
+    Django's thread for this request, which is the caller's thread under the test client."""
+    size = settings.AGENT_DB_THREADS
+    if size == 0:
+        return await sync_to_async(function)(*args)
+    return await asyncio.wrap_future(_database_threads(size).submit(function, *args))
+
+
+# --- Rendering, once per cluster and revision ----------------------------------------------
+
+
+class RenderCache:
+    """Rendered answers of one event loop: concurrent requests share one rendering."""
+
+    def __init__(self) -> None:
+        self._answers: OrderedDict[int, tuple[int, bytes, float]] = OrderedDict()
+        self._renders: dict[int, asyncio.Task[tuple[int, bytes]]] = {}
+
+    async def get(self, cluster_id: int, at_least: int) -> tuple[int, bytes]:
+        """The cluster's rendered state at revision `at_least` or newer."""
+        while True:
+            cached = self._answers.get(cluster_id)
+            if (
+                cached is not None
+                and cached[0] >= at_least
+                and time.monotonic() - cached[2] < _RENDER_REUSE_SECONDS
+            ):
+                return cached[0], cached[1]
+            render = self._renders.get(cluster_id)
+            if render is None:
+                render = asyncio.get_running_loop().create_task(self._render(cluster_id))
+                self._renders[cluster_id] = render
+            revision, body = await asyncio.shield(render)
+            if revision >= at_least:
+                return revision, body
+            # That rendering started before the revision we know of: render again.
+
+    async def _render(self, cluster_id: int) -> tuple[int, bytes]:
+        try:
+            revision, body = await run_database(render_desired_state, cluster_id)
+        finally:
+            self._renders.pop(cluster_id, None)
+        self._answers[cluster_id] = (revision, body, time.monotonic())
+        self._answers.move_to_end(cluster_id)
+        while len(self._answers) > _RENDER_CACHE_CLUSTERS:
+            self._answers.popitem(last=False)
+        return revision, body
+
+
+_render_caches: dict[asyncio.AbstractEventLoop, RenderCache] = {}
+
+
+def _render_cache() -> RenderCache:
+    loop = asyncio.get_running_loop()
+    cache = _render_caches.get(loop)
+    if cache is None:
+        # Forget caches of loops that have closed (the test client runs one loop per request).
+        for stale in [other for other in _render_caches if other.is_closed()]:
+            del _render_caches[stale]
+        cache = _render_caches[loop] = RenderCache()
+    return cache
+
+
+# --- The request ---------------------------------------------------------------------------
+
+
+async def serve_desired_state(
+    token: str, if_none_match: str | None, wait: int
+) -> DesiredStateAnswer:
+    """Answer one desired-state request of the agent holding `token`.
+
+    `wait` (seconds, already capped) > 0 holds a request whose `If-None-Match` names the
+    current revision until the revision changes or the time is up. Raises
+    clusters.tokens.InvalidAgentToken.
+    """
+    try:
+        return await _serve(token, if_none_match, wait)
+    except Cluster.DoesNotExist:
+        # Deleted while the request was on its way; its agents went with it.
+        raise InvalidAgentToken("token revoked: the cluster no longer exists") from None
+
+
+async def _serve(token: str, if_none_match: str | None, wait: int) -> DesiredStateAnswer:
+    claims = decode_access_token(token)
+    hub = None
+    if wait > 0:
+        hub = current_hub()
+        # Listen before reading the revision, so a change committed after the read wakes us.
+        await hub.ready()
+    session = await run_database(services.authenticate_agent, claims)
+    cluster_id, known = session.cluster_id, session.desired_state_revision
+    cache = _render_cache()
+    if not etag_matches(if_none_match, known):
+        revision, body = await cache.get(cluster_id, known)
+        return DesiredStateAnswer(revision, body)
+    if hub is None:
+        return DesiredStateAnswer(known, None)
+    deadline = time.monotonic() + wait
+    while True:
+        outcome = await hub.wait(cluster_id, known, max(0.0, deadline - time.monotonic()))
+        if outcome is WaitOutcome.CHANGED:
+            revision, body = await cache.get(cluster_id, known + 1)
+            return DesiredStateAnswer(revision, body)
+        if outcome is WaitOutcome.RECHECK:
+            current = await run_database(read_revision, cluster_id)
+            if current != known:
+                revision, body = await cache.get(cluster_id, current)
+                return DesiredStateAnswer(revision, body)
+        if outcome is WaitOutcome.TIMEOUT or time.monotonic() >= deadline:
+            return DesiredStateAnswer(known, None)
