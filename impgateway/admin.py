@@ -1,18 +1,77 @@
-"""The admin console's shared pieces: site branding and the base class every model admin uses."""
+"""The admin console's shared pieces: site branding, and the base classes every model admin and
+inline uses. They scope everything a user sees and does by role grants (impgateway/rbac.py):
+querysets, object pages, actions, foreign-key and inline choices, list filters and saves."""
 
 from __future__ import annotations
 
+import functools
+
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.utils import get_fields_from_path
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.db import models
+from django.forms.models import BaseModelFormSet, _get_foreign_key
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils.translation import gettext_lazy as _
+
+from . import rbac
+from .models import ROLE_SCOPES, RoleGrant, Scope
 
 admin.site.site_header = _("Imp-Gateway")
 admin.site.site_title = _("Imp-Gateway console")
 admin.site.index_title = _("API gateway management")
 
 
-class ConcurrentEditForm(forms.ModelForm):
+class ScopedModelForm(forms.ModelForm):
+    """Refuses to save an object where the user's roles do not reach: a new object must land
+    in a scope that allows adding it, a changed one in a scope that allows changing it."""
+
+    rbac_user = None
+
+    def _post_clean(self) -> None:
+        super()._post_clean()
+        user = self.rbac_user
+        adding = self.instance._state.adding
+        if user is None or self._errors or not (adding or self.has_changed()):
+            return
+        if rbac.may_save(user, self.instance, "add" if adding else "change"):
+            return
+        field = next(
+            (
+                name
+                for name in rbac.scope_fields(type(self.instance))
+                if name in self.fields and not self.fields[name].widget.is_hidden
+            ),
+            None,
+        )
+        self.add_error(
+            field,
+            forms.ValidationError(
+                _("Your roles do not allow %(action)s this %(model)s here."),
+                code="not_in_scope",
+                params={
+                    "action": _("adding") if adding else _("saving"),
+                    "model": self.instance._meta.verbose_name,
+                },
+            ),
+        )
+
+
+def scoped_form(form_class: type[forms.ModelForm], user) -> type[forms.ModelForm]:
+    """A subclass of the form bound to the user whose roles it checks on save (a class of its
+    own per request, so no user ever rides on a shared class)."""
+    bases = (
+        (form_class,) if issubclass(form_class, ScopedModelForm) else (ScopedModelForm, form_class)
+    )
+    return type(
+        form_class.__name__, bases, {"rbac_user": user, "__module__": form_class.__module__}
+    )
+
+
+class ConcurrentEditForm(ScopedModelForm):
     """Refuses to save over a change someone else saved after this form was opened."""
 
     seen_updated = forms.CharField(widget=forms.HiddenInput, required=False)
@@ -47,8 +106,69 @@ class ConcurrentEditForm(forms.ModelForm):
         return cleaned
 
 
-class ImpModelAdmin(admin.ModelAdmin):
-    """Base admin for Imp-Gateway models: concurrent-edit detection and sane defaults."""
+class ScopedRelatedFieldListFilter(admin.RelatedFieldListFilter):
+    """A related-object list filter that offers only the objects the user may view."""
+
+    def field_choices(self, field, request, model_admin):
+        queryset = rbac.restrict(field.related_model._default_manager.all(), request.user)
+        ordering = self.field_admin_ordering(field, request, model_admin)
+        if ordering:
+            queryset = queryset.order_by(*ordering)
+        value_of = field.remote_field.get_related_field().attname
+        return [(getattr(obj, value_of), str(obj)) for obj in queryset]
+
+
+def scoped_formset(formset_class: type[BaseModelFormSet]) -> type[BaseModelFormSet]:
+    """A model formset whose hidden primary-key fields accept only the formset's own (already
+    scoped) objects, not any object of the model."""
+
+    class ScopedFormSet(formset_class):
+        def add_fields(self, form, index) -> None:
+            super().add_fields(form, index)
+            pk_field = form.fields.get(self.model._meta.pk.name)
+            if isinstance(pk_field, forms.ModelChoiceField):
+                pk_field.queryset = self.get_queryset()
+
+    ScopedFormSet.__name__ = ScopedFormSet.__qualname__ = formset_class.__name__
+    return ScopedFormSet
+
+
+def _restrict_formfield(formfield, request: HttpRequest):
+    if formfield is not None and getattr(formfield, "queryset", None) is not None:
+        formfield.queryset = rbac.restrict(formfield.queryset.all(), request.user)
+    return formfield
+
+
+class _ScopedAdminBase:
+    """What ImpModelAdmin and ImpTabularInline share: querysets and choices by role grants."""
+
+    def get_queryset(self, request):
+        return rbac.restrict(super().get_queryset(request), request.user)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        formfield = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        return _restrict_formfield(formfield, request)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        formfield = super().formfield_for_manytomany(db_field, request, **kwargs)
+        return _restrict_formfield(formfield, request)
+
+    def _may(self, request: HttpRequest, action: str, obj: models.Model | None = None) -> bool:
+        """Model-level check without an object, object-level with one; cached per request."""
+        if obj is None:
+            return rbac.has_model_permission(request.user, self.model, action)
+        cache = request.__dict__.setdefault("_impgateway_object_checks", {})
+        key = (rbac.model_label(obj), obj.pk, action)
+        if key not in cache:
+            perm = rbac.permission_name(obj, action)
+            cache[key] = rbac.has_object_permission(request.user, perm, obj)
+        return cache[key]
+
+
+class ImpModelAdmin(_ScopedAdminBase, admin.ModelAdmin):
+    """Base admin for Imp-Gateway models: scoping by role grants, concurrent-edit detection and
+    sane defaults. Actions act only on the selected objects their `allowed_permissions` (change
+    when none is declared) allow."""
 
     form = ConcurrentEditForm
     list_per_page = 50
@@ -66,3 +186,225 @@ class ImpModelAdmin(admin.ModelAdmin):
         if "seen_updated" not in fields:
             fields.append("seen_updated")
         return fields
+
+    # --- permissions ------------------------------------------------------------------------
+
+    def has_module_permission(self, request) -> bool:
+        return any(self._may(request, action) for action in ("view", "add", "change", "delete"))
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return self._may(request, "view", obj) or self._may(request, "change", obj)
+
+    def has_add_permission(self, request) -> bool:
+        return self._may(request, "add")
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return self._may(request, "change", obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return self._may(request, "delete", obj)
+
+    def has_publish_permission(self, request, obj=None) -> bool:
+        return self._may(request, "publish", obj)
+
+    # --- forms, filters and actions ---------------------------------------------------------
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = scoped_form(super().get_form(request, obj, change=change, **kwargs), request.user)
+        if obj is None:
+            # A new object may only land where the user may add it: narrow the foreign keys
+            # that decide its scope.
+            for name in rbac.scope_fields(self.model):
+                field = form.base_fields.get(name)
+                addable = rbac.addable_parents(request.user, self.model, name)
+                if field is not None and addable is not None:
+                    field.queryset = field.queryset.filter(pk__in=addable.values("pk"))
+        return form
+
+    def get_search_results(self, request, queryset, search_term):
+        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if not queryset.ordered:
+            # Annotated querysets (counts) lose the model's default ordering, and the
+            # autocomplete pages through what this returns.
+            ordering = self.get_ordering(request) or self.model._meta.ordering or ()
+            queryset = queryset.order_by(*ordering, "pk")
+        return queryset, may_have_duplicates
+
+    def get_changelist_formset(self, request, **kwargs):
+        return scoped_formset(super().get_changelist_formset(request, **kwargs))
+
+    def get_list_filter(self, request):
+        scoped = []
+        for item in super().get_list_filter(request):
+            if isinstance(item, str):
+                try:
+                    model_field = get_fields_from_path(self.model, item)[-1]
+                except FieldDoesNotExist:
+                    model_field = None
+                if isinstance(model_field, models.ForeignKey | models.ManyToManyField):
+                    item = (item, ScopedRelatedFieldListFilter)
+            scoped.append(item)
+        return scoped
+
+    def get_actions(self, request):
+        return {
+            name: (_scoped_action(func), name, description)
+            for name, (func, name, description) in super().get_actions(request).items()
+        }
+
+    # --- saving and deleting ----------------------------------------------------------------
+
+    def save_model(self, request, obj, form, change) -> None:
+        rbac.save_object(obj)
+
+    def save_formset(self, request, form, formset, change) -> None:
+        instances = formset.save(commit=False)
+        rbac.delete_objects(formset.deleted_objects)
+        for instance in instances:
+            rbac.save_object(instance)
+        formset.save_m2m()
+
+    def delete_model(self, request, obj) -> None:
+        rbac.delete_objects([obj])
+
+    def delete_queryset(self, request, queryset) -> None:
+        rbac.delete_objects(queryset)
+
+
+def _scoped_action(func):
+    """An admin action that receives only the selected objects the user may act on."""
+    required = getattr(func, "allowed_permissions", None) or ("change",)
+
+    @functools.wraps(func)
+    def scoped(modeladmin, request, queryset):
+        for action in required:
+            queryset = rbac.restrict(queryset, request.user, action)
+        return func(modeladmin, request, queryset)
+
+    return scoped
+
+
+class ImpTabularInline(_ScopedAdminBase, admin.TabularInline):
+    """Base inline for Imp-Gateway models: rows, choices and saves scoped by role grants."""
+
+    extra = 0
+    form = ScopedModelForm
+
+    def _probe(self, obj: models.Model) -> models.Model:
+        """An unsaved child of `obj`, to ask where a child of it would land."""
+        fk = _get_foreign_key(self.parent_model, self.model, fk_name=self.fk_name)
+        return self.model(**{fk.name: obj})
+
+    def _may_under(self, request, action: str, obj: models.Model | None) -> bool:
+        if obj is None or obj.pk is None:
+            return self._may(request, action)
+        return rbac.may_save(request.user, self._probe(obj), action)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        if self.opts.auto_created:
+            return super().has_view_permission(request, obj)
+        return self._may(request, "view") or self._may(request, "change")
+
+    def has_add_permission(self, request, obj) -> bool:
+        if self.opts.auto_created:
+            return super().has_add_permission(request, obj)
+        return self._may_under(request, "add", obj)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        if self.opts.auto_created:
+            return super().has_change_permission(request, obj)
+        return self._may_under(request, "change", obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        if self.opts.auto_created:
+            return super().has_delete_permission(request, obj)
+        return self._may_under(request, "delete", obj)
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = scoped_formset(super().get_formset(request, obj, **kwargs))
+        formset.form = scoped_form(formset.form, request.user)
+        return formset
+
+
+# --- role grants ----------------------------------------------------------------------------
+
+
+class RoleGrantForm(ConcurrentEditForm):
+    class Meta:
+        model = RoleGrant
+        fields = (
+            "user",
+            "group",
+            "role",
+            "scope",
+            "tenant",
+            "gateway",
+            "product",
+            "customer",
+            "subscription",
+        )
+
+
+@admin.register(RoleGrant)
+class RoleGrantAdmin(ImpModelAdmin):
+    form = RoleGrantForm
+    change_list_template = "admin/impgateway/rolegrant/change_list.html"
+    list_display = ("__str__", "role", "scope", "tenant", "source", "updated")
+    list_filter = ("role", "scope", "source", "tenant")
+    search_fields = ("user__username", "user__email", "group__name", "tenant__slug", "tenant__name")
+    list_select_related = (
+        "user",
+        "group",
+        "tenant",
+        "gateway",
+        "product",
+        "customer",
+        "subscription__customer",
+        "subscription__product",
+    )
+    autocomplete_fields = (
+        "user",
+        "group",
+        "tenant",
+        "gateway",
+        "product",
+        "customer",
+        "subscription",
+    )
+    readonly_fields = ("source", "created", "updated")
+
+    def get_urls(self):
+        return [
+            path(
+                "matrix/",
+                self.admin_site.admin_view(self.matrix_view),
+                name="impgateway_rolegrant_matrix",
+            ),
+            *super().get_urls(),
+        ]
+
+    def matrix_view(self, request: HttpRequest) -> TemplateResponse:
+        """The role matrix and the scopes each role is granted at, as rbac.py defines them."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        roles = list(rbac.ROLE_ORDER)
+        rows = [
+            (
+                label,
+                [
+                    "".join(a[0].upper() for a in rbac.ACTIONS if a in row[role]) or "–"
+                    for role in roles
+                ],
+            )
+            for label, row in rbac.MATRIX_BY_MODEL.items()
+        ]
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Roles and permissions"),
+            "roles": roles,
+            "role_scopes": [(role, ROLE_SCOPES[role]) for role in roles],
+            "rows": rows,
+            "scopes": [scope for scope in Scope.values if scope != Scope.SYSTEM],
+        }
+        return TemplateResponse(request, "admin/impgateway/rolegrant/matrix.html", context)
