@@ -1,0 +1,202 @@
+"""End to end: the control plane (uvicorn on the test database), a simulated cluster with the
+real CRDs and `manage.py agent` as a separate process, through a publish's whole life."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+
+import pytest
+from django.db import connection
+
+from catalog.models import Route
+from clusters.desired_state import close_database_threads
+from publishing.services import withdraw
+from tests.conftest import REQUIRE_SERVICES
+
+from .agent_harness import (
+    AGENT_NAMESPACE,
+    GATEWAY_API,
+    AgentProcess,
+    ControlPlane,
+    SimulatedCluster,
+    agent_args,
+    deployment,
+    free_port,
+    make_cluster,
+    make_publish,
+    metric,
+    publish_now,
+    registration_token,
+    wait_until,
+)
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(150)]
+
+
+@pytest.fixture
+def control_plane(settings):
+    settings.AGENT_DB_THREADS = 1 if connection.vendor == "sqlite" else 4
+    settings.AGENT_WAKEUP_REDIS_URL = ""
+    plane = ControlPlane().start()
+    yield plane
+    plane.stop()
+    close_database_threads()
+
+
+@pytest.fixture
+def simulated(crd_dir, tmp_path):
+    cluster = SimulatedCluster(crd_dir, tmp_path)
+    cluster.add_gateway_class()
+    yield cluster
+    cluster.stop()
+
+
+def routes_by_path(simulated: SimulatedCluster, publish_id: int) -> dict[str, dict]:
+    """The publish's HTTPRoutes by their first match's path."""
+    return {
+        item["spec"]["rules"][0]["matches"][0]["path"]["value"]: item
+        for (kind, _name), item in simulated.publish_objects(publish_id).items()
+        if kind == "HTTPRoute"
+    }
+
+
+def resource_versions(simulated: SimulatedCluster, publish_id: int) -> dict:
+    return {key: item["metadata"]["resourceVersion"]
+            for key, item in simulated.publish_objects(publish_id).items()}
+
+
+def test_publish_update_prune_drift_withdraw_and_outage(control_plane, simulated, tmp_path):
+    cluster = make_cluster()
+    orders = make_publish(cluster, "orders", routes=3)
+    billing = make_publish(cluster, "billing", routes=1)
+    publish_now(orders)
+    publish_now(billing)
+    metrics_port = free_port()
+    agent = AgentProcess(
+        agent_args(control_plane.url, simulated.kubeconfig, name="agent-0",
+                   token=registration_token(cluster), token_file=tmp_path / "token.json",
+                   metrics_port=metrics_port),
+        tmp_path / "agent.log",
+    )
+    try:
+        # 1. Both publishes appear in the cluster.
+        assert wait_until(lambda: len(routes_by_path(simulated, orders.pk)) == 3
+                          and len(routes_by_path(simulated, billing.pk)) == 1, 30), agent.log()
+        billing_versions = resource_versions(simulated, billing.pk)
+        gateway = simulated.objects("Gateway", "imp-gateway")
+        assert {"orders-dev", "billing-dev"} <= set(gateway), sorted(gateway)
+
+        # The deployment status shows Ready with the applied revision once the gateway
+        # controller (played by the test) has accepted and programmed everything.
+        assert wait_until(lambda: (deployment(orders.pk) or None) and deployment(
+            orders.pk).state == "Applying", 15), agent.log()
+        simulated.play_controller(orders.pk)
+        assert wait_until(lambda: deployment(orders.pk).state == "Ready", 15), (
+            deployment(orders.pk).conditions, agent.log())
+        assert deployment(orders.pk).applied_revision == 1
+
+        # 2. Edit and publish again: one route moves, one is removed and pruned.
+        Route.objects.filter(service__name="orders-service", name="route-0").update(
+            path="/orders/v2/items")
+        Route.objects.filter(service__name="orders-service", name="route-2").delete()
+        assert publish_now(orders) == 2
+        assert wait_until(lambda: set(routes_by_path(simulated, orders.pk)) == {
+            "/orders/v2/items", "/orders/v1/items-1"}, 20), (
+            sorted(routes_by_path(simulated, orders.pk)), agent.log())
+        # Generations moved on: the old conditions are stale until the controller catches up.
+        simulated.play_controller(orders.pk)
+        assert wait_until(lambda: deployment(orders.pk).applied_revision == 2
+                          and deployment(orders.pk).state == "Ready", 15), (
+            deployment(orders.pk).state, deployment(orders.pk).conditions, agent.log())
+        summary = deployment(orders.pk).objects_summary
+        assert any("route-2" in name for name in summary["pruned"]), summary
+        assert resource_versions(simulated, billing.pk) == billing_versions
+
+        # 3. Drift: another field manager changes a field the agent owns and adds a label of
+        # its own; the agent takes its field back, reports it, and leaves the label alone.
+        route = routes_by_path(simulated, orders.pk)["/orders/v1/items-1"]
+        name = route["metadata"]["name"]
+        drift_before = metric(metrics_port, "impgateway_agent_drift_events_total")
+        simulated.kube.request(
+            "PATCH", simulated.kube.path(GATEWAY_API, "HTTPRoute", "imp-gateway", name),
+            query=[("fieldManager", "kubectl-edit")],
+            body={"metadata": {"labels": {"team": "intruder"}},
+                  "spec": {"hostnames": ["intruder.example.com"]}},
+            content_type="application/merge-patch+json",
+        )
+
+        def corrected() -> bool:
+            live = simulated.sim.get_object(GATEWAY_API, "HTTPRoute", "imp-gateway", name)
+            return live["spec"]["hostnames"] == route["spec"]["hostnames"]
+
+        assert wait_until(corrected, 15), agent.log()
+        live = simulated.sim.get_object(GATEWAY_API, "HTTPRoute", "imp-gateway", name)
+        assert live["metadata"]["labels"]["team"] == "intruder"
+        assert wait_until(lambda: any(
+            name in event["object"] for event in deployment(orders.pk).drift_events), 10), (
+            deployment(orders.pk).drift_events)
+        event = next(e for e in deployment(orders.pk).drift_events if name in e["object"])
+        assert event["fields"] == ["spec.hostnames[0]"] and event["action"] == "reapplied"
+        drift_after = metric(metrics_port, "impgateway_agent_drift_events_total")
+        assert drift_after == drift_before + 1
+        # Status written by the controller and the intruder's label are not drift: two more
+        # drift checks find nothing.
+        simulated.play_controller(orders.pk)
+        time.sleep(4.5)
+        assert metric(metrics_port, "impgateway_agent_drift_events_total") == drift_after
+
+        # 4. Withdrawal prunes everything of that publish and nothing else.
+        orders_objects = simulated.publish_objects(orders.pk)
+        withdraw(orders)
+        assert wait_until(lambda: not simulated.publish_objects(orders.pk), 20), agent.log()
+        assert len(orders_objects) >= 4
+        assert resource_versions(simulated, billing.pk) == billing_versions
+        assert wait_until(lambda: deployment(orders.pk) is None, 10), "the removal was reported"
+        inventories = simulated.objects("ConfigMap", AGENT_NAMESPACE, api_version="v1")
+        assert set(inventories) == {f"imp-gateway-inventory-{billing.pk}"}
+
+        # 5. Control plane outage: the cluster stays as it is, the agent keeps retrying.
+        control_plane.stop()
+        time.sleep(4)
+        assert agent.alive()
+        assert resource_versions(simulated, billing.pk) == billing_versions
+        assert "poll_failed" in agent.log()
+        control_plane.start()
+        shipping = make_publish(cluster, "shipping", routes=1)
+        publish_now(shipping)
+        assert wait_until(lambda: len(routes_by_path(simulated, shipping.pk)) == 1, 20), (
+            agent.log())
+        assert resource_versions(simulated, billing.pk) == billing_versions
+
+        # kubectl, an independent client, sees the agent's routes.
+        kubectl = shutil.which("kubectl")
+        assert kubectl or not REQUIRE_SERVICES, "kubectl: apt-get install kubernetes-client"
+        if kubectl:
+            listed = subprocess.run(
+                [kubectl, "--kubeconfig", str(simulated.kubeconfig), "get", "httproutes", "-A",
+                 "-o", "json"], capture_output=True, text=True, timeout=30, check=True,
+            )
+            names = {item["metadata"]["name"] for item in json.loads(listed.stdout)["items"]}
+            assert names == {item["metadata"]["name"] for (kind, _), item in {
+                **simulated.publish_objects(billing.pk),
+                **simulated.publish_objects(shipping.pk)}.items() if kind == "HTTPRoute"}
+            table = subprocess.run(
+                [kubectl, "--kubeconfig", str(simulated.kubeconfig), "get", "httproutes", "-A"],
+                capture_output=True, text=True, timeout=30, check=True,
+            ).stdout
+            assert "billing-dev-billing-service-route-0" in table
+
+        # Log lines are structured and never carry a token.
+        log = agent.log()
+        token = json.loads((tmp_path / "token.json").read_text())["token"]
+        assert token not in log
+        assert "event=apply kind=HTTPRoute" in log
+    finally:
+        code = agent.terminate()
+    assert code == 0, agent.log()
+    lease = simulated.sim.get_object("coordination.k8s.io/v1", "Lease", AGENT_NAMESPACE,
+                                     "imp-gateway-agent")
+    assert not lease["spec"].get("holderIdentity"), "the lease is released on SIGTERM"
