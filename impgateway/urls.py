@@ -1,10 +1,24 @@
 """Top-level URLs: the admin console and the REST API."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
+
+from . import auth, health, metrics
+from .api import MeView
+
+# A bad OIDC_GRANT_RULES stops the start, not the first sign-in.
+auth.grant_rules()
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
+    path("admin/login/", auth.console_login, name="console-login"),
+    path("admin/logout/", auth.console_logout, name="console-logout"),
     path("admin/", admin.site.urls),
+    path("oidc/", include("mozilla_django_oidc.urls")),
+    path("api/v1/me/", MeView.as_view(), name="api-me"),
+    path("api/v1/agent/", include("clusters.api.urls")),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics.metrics_view, name="metrics"),
 ]
