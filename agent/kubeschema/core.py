@@ -48,8 +48,13 @@ def _annotation_types(annotation: Any) -> set[type]:
 
 def _is_required(model: type, attribute: str) -> bool:
     fields = getattr(model, "model_fields", None)
-    if fields is not None and attribute in fields:
-        return fields[attribute].is_required()
+    if fields is not None:
+        # Pydantic models (some pod-level kinds) name fields in Python or by their alias.
+        wire_name = model.attribute_map.get(attribute, attribute)
+        for name, field in fields.items():
+            if name == attribute or field.alias == wire_name:
+                return field.is_required()
+        return False
     # Classic generated models: with client-side validation on, a required field's setter
     # rejects None.
     instance = model.__new__(model)
@@ -700,5 +705,104 @@ CORE_KINDS: tuple[CoreKind, ...] = (
         name_check=objectmeta.dns1123_subdomain,
         enums_and_defaults=(("spec.strategy", {"enum": ["OldestEmulationVersion"]}),),
         check=_check_lease,
+    ),
+    # The kinds an agent's installation consists of (docker/agent/): checked structurally.
+    CoreKind(
+        group="",
+        version="v1",
+        kind="ServiceAccount",
+        plural="serviceaccounts",
+        singular="serviceaccount",
+        namespaced=True,
+        short_names=("sa",),
+        categories=(),
+        subresources={},
+        printer_columns=(),
+        model="V1ServiceAccount",
+        name_check=objectmeta.dns1123_subdomain,
+    ),
+    CoreKind(
+        group="rbac.authorization.k8s.io",
+        version="v1",
+        kind="ClusterRole",
+        plural="clusterroles",
+        singular="clusterrole",
+        namespaced=False,
+        short_names=(),
+        categories=(),
+        subresources={},
+        printer_columns=(),
+        model="V1ClusterRole",
+        name_check=objectmeta.dns1123_subdomain,
+    ),
+    CoreKind(
+        group="rbac.authorization.k8s.io",
+        version="v1",
+        kind="ClusterRoleBinding",
+        plural="clusterrolebindings",
+        singular="clusterrolebinding",
+        namespaced=False,
+        short_names=(),
+        categories=(),
+        subresources={},
+        printer_columns=(),
+        model="V1ClusterRoleBinding",
+        name_check=objectmeta.dns1123_subdomain,
+    ),
+    CoreKind(
+        group="rbac.authorization.k8s.io",
+        version="v1",
+        kind="Role",
+        plural="roles",
+        singular="role",
+        namespaced=True,
+        short_names=(),
+        categories=(),
+        subresources={},
+        printer_columns=(),
+        model="V1Role",
+        name_check=objectmeta.dns1123_subdomain,
+    ),
+    CoreKind(
+        group="rbac.authorization.k8s.io",
+        version="v1",
+        kind="RoleBinding",
+        plural="rolebindings",
+        singular="rolebinding",
+        namespaced=True,
+        short_names=(),
+        categories=(),
+        subresources={},
+        printer_columns=(),
+        model="V1RoleBinding",
+        name_check=objectmeta.dns1123_subdomain,
+    ),
+    CoreKind(
+        group="apps",
+        version="v1",
+        kind="StatefulSet",
+        plural="statefulsets",
+        singular="statefulset",
+        namespaced=True,
+        short_names=("sts",),
+        categories=("all",),
+        subresources={"status": {}},
+        printer_columns=(),
+        model="V1StatefulSet",
+        name_check=objectmeta.dns1123_subdomain,
+    ),
+    CoreKind(
+        group="apps",
+        version="v1",
+        kind="Deployment",
+        plural="deployments",
+        singular="deployment",
+        namespaced=True,
+        short_names=("deploy",),
+        categories=("all",),
+        subresources={"status": {}},
+        printer_columns=(),
+        model="V1Deployment",
+        name_check=objectmeta.dns1123_subdomain,
     ),
 )

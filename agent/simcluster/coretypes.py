@@ -131,6 +131,8 @@ _ENDPOINT_PORT = _obj(
     {"name": _str(), "port": _int(), "protocol": _str(), "appProtocol": _str()}
 )
 
+_ANY_OBJECT = _obj(None, **{"x-kubernetes-preserve-unknown-fields": True})
+
 SCHEMAS: dict[tuple[str, str, str], dict[str, Any]] = {
     ("", "v1", "Namespace"): _obj(
         {
@@ -245,4 +247,25 @@ SCHEMAS: dict[tuple[str, str, str], dict[str, Any]] = {
             )
         }
     ),
+    # The kinds of an agent installation (docker/agent/). Their nested structure is kept
+    # whole (granular maps, atomic lists), which is how SSA treats them for our manifests.
+    ("", "v1", "ServiceAccount"): _obj(
+        {
+            "secrets": _atomic(_ANY_OBJECT),
+            "imagePullSecrets": _atomic(_ANY_OBJECT),
+            "automountServiceAccountToken": _bool(),
+        }
+    ),
+    ("rbac.authorization.k8s.io", "v1", "ClusterRole"): _obj(
+        {"rules": _atomic(_ANY_OBJECT), "aggregationRule": _ANY_OBJECT}
+    ),
+    ("rbac.authorization.k8s.io", "v1", "Role"): _obj({"rules": _atomic(_ANY_OBJECT)}),
+    ("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding"): _obj(
+        {"roleRef": _ANY_OBJECT, "subjects": _atomic(_ANY_OBJECT)}
+    ),
+    ("rbac.authorization.k8s.io", "v1", "RoleBinding"): _obj(
+        {"roleRef": _ANY_OBJECT, "subjects": _atomic(_ANY_OBJECT)}
+    ),
+    ("apps", "v1", "StatefulSet"): _obj({"spec": _ANY_OBJECT, "status": _ANY_OBJECT}),
+    ("apps", "v1", "Deployment"): _obj({"spec": _ANY_OBJECT, "status": _ANY_OBJECT}),
 }
