@@ -25,7 +25,7 @@ from .gateway_api import RenderContext, TranslationError, spec_errors
 from .kong import KongDriver
 from .naming import ObjectNames
 from .nginx import NginxDriver
-from .spec import Capabilities, RevisionSpec
+from .spec import SPEC_VERSION, Capabilities, RevisionSpec
 from .traefik import TraefikDriver
 
 __all__ = [
@@ -99,6 +99,14 @@ def _sort_key(manifest: dict[str, Any]) -> tuple[int, str, str]:
 def translation_errors(spec: RevisionSpec) -> list[str]:
     """Every reason `render_manifests` would refuse `spec`: the features its gateway class
     cannot express, then what no class can express. Empty when the spec renders."""
+    version = spec.get("spec_version")
+    if version != SPEC_VERSION:
+        # A newer control plane may send specs an older agent cannot read: refuse them
+        # rather than apply a guess (docs/upgrading.md says which side to upgrade first).
+        return [
+            f"spec version {version} is not supported by this translator (it reads version "
+            f"{SPEC_VERSION}); upgrade the agent"
+        ]
     gateway_class = spec["gateway"]["gateway_class"]
     errors = unsupported_features(spec, gateway_class)
     if gateway_class in DRIVERS:

@@ -441,3 +441,12 @@ def test_nginx_refuses_a_timeout_it_cannot_write():
     specs.find_service(spec, "refund-service")["backends"][0]["timeout_seconds"] = 10001
     with pytest.raises(TranslationError, match="timeout 10001s does not fit"):
         render_manifests(spec, revision=1)
+
+
+def test_an_unknown_spec_version_is_refused_not_guessed():
+    from publishing.translation import TranslationError, render_manifests
+
+    spec = specs.demo_spec("envoy-gateway")
+    spec["spec_version"] = 2
+    with pytest.raises(TranslationError, match="spec version 2 is not supported"):
+        render_manifests(spec, revision=1)
