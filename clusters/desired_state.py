@@ -25,7 +25,8 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections, connections
 
-from publishing.choices import PublishStatus
+from catalog.services import consumer_specs
+from publishing.choices import AuthMode, PublishStatus
 from publishing.deployments import ensure_deployment_rows, removals_for_cluster
 from publishing.models import ProductPublish
 
@@ -75,12 +76,29 @@ def render_desired_state(cluster_id: int) -> tuple[int, bytes]:
     published = ProductPublish.objects.filter(
         cluster_id=cluster_id, status=PublishStatus.PUBLISHED, current_revision__isnull=False
     ).values_list(
-        "pk", "current_revision__number", "current_revision__content_hash", "current_revision__spec"
+        "pk",
+        "current_revision__number",
+        "current_revision__content_hash",
+        "current_revision__spec",
+        "product_id",
+        "environment",
+        "auth_mode",
     )
-    publishes: list[DesiredPublish] = [
-        {"publish_id": pk, "revision": number, "content_hash": content_hash, "spec": spec}
-        for pk, number, content_hash, spec in published.order_by("pk")
-    ]
+    rows = list(published.order_by("pk"))
+    # API keys never rest in a revision: they are joined in here, for the API-key publishes,
+    # and every change to them bumps the clusters serving them (catalog.services).
+    consumers = consumer_specs(
+        (product_id, environment)
+        for *_revision, product_id, environment, auth_mode in rows
+        if auth_mode == AuthMode.API_KEY
+    )
+    publishes: list[DesiredPublish] = []
+    for pk, number, content_hash, spec, product_id, environment, auth_mode in rows:
+        if auth_mode == AuthMode.API_KEY:
+            spec["consumers"] = consumers.get((product_id, environment), [])
+        publishes.append(
+            {"publish_id": pk, "revision": number, "content_hash": content_hash, "spec": spec}
+        )
     served = {item["publish_id"] for item in publishes}
     removals, tracked = removals_for_cluster(cluster_id, served)
     ensure_deployment_rows(cluster_id, served - tracked)
