@@ -1,22 +1,46 @@
-"""The REST API's shared base: every domain viewset inherits `ScopedModelViewSet`, which
-restricts the queryset, the foreign-key choices of payloads and every write by the caller's
-role grants (impgateway/rbac.py), so no view can forget to. Also `GET /api/v1/me/`."""
+"""The REST API's shared base: every domain viewset inherits `ScopedGenericViewSet` (through
+`ScopedModelViewSet` or `ScopedReadOnlyModelViewSet`), which restricts the queryset, the
+foreign-key choices of payloads and every write by the caller's role grants
+(impgateway/rbac.py), so no view can forget to, and gives objects an `ETag` that `If-Match`
+checks before a write. Serializers validate through the models (`ValidatedModelSerializer`).
+Also `GET /api/v1/me/`."""
 
 from __future__ import annotations
 
 import copy
+import hashlib
+from collections.abc import Iterable
 from typing import ClassVar
 
+import django_filters
+from django import forms
+from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models, transaction
 from django.db.models import ProtectedError, RestrictedError
+from django.utils.cache import parse_etags
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import extend_schema
-from rest_framework import exceptions, permissions, serializers, status, viewsets
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import (
+    exceptions,
+    mixins,
+    pagination,
+    permissions,
+    serializers,
+    status,
+    viewsets,
+)
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from . import rbac
+from . import audit, rbac
 from .models import RoleGrant
 
 _ACTIONS_BY_VIEW_ACTION = {
@@ -34,6 +58,134 @@ class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = _("Other objects still refer to this one.")
     default_code = "conflict"
+
+
+class PreconditionFailed(exceptions.APIException):
+    status_code = status.HTTP_412_PRECONDITION_FAILED
+    default_detail = _("The object changed since you read it: read it again, then retry.")
+    default_code = "precondition_failed"
+
+
+def object_etag(obj: models.Model) -> str:
+    """A strong ETag of an object's version: its model, primary key and last change."""
+    stamp = getattr(obj, "updated", None) or getattr(obj, "created", None)
+    version = f"{obj._meta.label_lower}:{obj.pk}:{stamp.isoformat() if stamp else ''}"
+    return f'"{hashlib.sha256(version.encode()).hexdigest()[:32]}"'
+
+
+def field_errors(error: DjangoValidationError, fields: Iterable[str]) -> dict[str, list[str]]:
+    """A Django ValidationError as a DRF error body keyed by field. Model constraints and
+    services say which field they are about as a "field: rule" prefix; such messages go under
+    that field, the others under non_field_errors."""
+    names = set(fields)
+    if hasattr(error, "error_dict"):
+        items = list(error.message_dict.items())
+    else:
+        items = [(NON_FIELD_ERRORS, error.messages)]
+    detail: dict[str, list[str]] = {}
+    for key, messages in items:
+        for message in messages:
+            target = key
+            if key == NON_FIELD_ERRORS:
+                prefix, separator, _rest = message.partition(": ")
+                target = prefix if separator and prefix in names else NON_FIELD_ERRORS
+            if target == NON_FIELD_ERRORS:
+                target = api_settings.NON_FIELD_ERRORS_KEY
+            detail.setdefault(target, []).append(message)
+    return detail
+
+
+class ValidatedModelSerializer(serializers.ModelSerializer):
+    """A model serializer that validates the object it would save through the model:
+    `full_clean()` (field validators, `clean()`, named constraints), so the API keeps exactly
+    the admin's rules and 400s name the field. `clean()` may normalise values (policy
+    configuration); what it leaves on the object is what gets saved."""
+
+    def get_validators(self) -> list:
+        # Uniqueness is the model's constraints' business, with their field-naming messages.
+        return list(getattr(self.Meta, "validators", ()))
+
+    def validate(self, attrs: dict) -> dict:
+        attrs = super().validate(attrs)
+        model = self.Meta.model
+        concrete = {field.name for field in model._meta.concrete_fields}
+        values = {name: value for name, value in attrs.items() if name in concrete}
+        if self.instance is None:
+            candidate = model(**values)
+        else:
+            candidate = copy.copy(self.instance)
+            for name, value in values.items():
+                setattr(candidate, name, value)
+        exclude = [name for name in concrete if name not in self.fields]
+        try:
+            candidate.full_clean(exclude=exclude)
+            self.clean_related(candidate, attrs)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(field_errors(exc, self.fields)) from None
+        for name in values:
+            attrs[name] = getattr(candidate, name)
+        return attrs
+
+    def clean_related(self, candidate: models.Model, attrs: dict) -> None:
+        """Rules on many-to-many values, which `full_clean()` cannot see; raise ValidationError."""
+
+
+def service_call(function, *args, fields: Iterable[str] = (), **kwargs):
+    """Call a service function; its ValidationError becomes a 400 keyed by field."""
+    try:
+        return function(*args, **kwargs)
+    except DjangoValidationError as exc:
+        raise serializers.ValidationError(field_errors(exc, fields)) from None
+
+
+# --- Lists: filters and pages ---------------------------------------------------------------
+
+# Larger numbers than a database integer holds are refused as input, not sent to the database.
+_BIGGEST_ID = 2**63 - 1
+
+
+class IdFilter(django_filters.NumberFilter):
+    """A whole number within the database's integer range (ids, ports, counts)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("min_value", 0)
+        kwargs.setdefault("max_value", _BIGGEST_ID)
+        super().__init__(*args, **kwargs)
+
+
+class BaseFilterSet(django_filters.FilterSet):
+    """Base of every API FilterSet: integer fields filter through IdFilter."""
+
+    FILTER_DEFAULTS = {
+        **django_filters.FilterSet.FILTER_DEFAULTS,
+        **{
+            field: {"filter_class": IdFilter}
+            for field in (
+                models.AutoField,
+                models.BigAutoField,
+                models.IntegerField,
+                models.BigIntegerField,
+                models.PositiveIntegerField,
+                models.PositiveBigIntegerField,
+                models.PositiveSmallIntegerField,
+                models.SmallIntegerField,
+            )
+        },
+    }
+
+
+class LimitOffsetPagination(pagination.LimitOffsetPagination):
+    """`?limit=&offset=` pages of 50 by default, at most 1000; offsets past any real list
+    are cut to one the database can take."""
+
+    default_limit = 50
+    max_limit = 1000
+    max_offset = 2**31 - 1
+
+    def get_offset(self, request: Request) -> int:
+        return min(super().get_offset(request), self.max_offset)
 
 
 class ScopedPermission(permissions.BasePermission):
@@ -75,13 +227,18 @@ def restrict_choices(serializer: serializers.BaseSerializer, user) -> None:
             relation.queryset = rbac.restrict(relation.queryset.all(), user, "view")
 
 
-class ScopedModelViewSet(viewsets.ModelViewSet):
+class ScopedGenericViewSet(viewsets.GenericViewSet):
     """Base of every model viewset: subclasses declare `queryset`, `serializer_class` and
-    `filterset_class`; this class scopes reads, payload references and writes by role grants.
-    Custom actions name the permission they need in `rbac_actions` ({"publish": "publish"});
-    undeclared ones need change."""
+    `filterset_class` (and `search_fields`, `ordering_fields`); this class scopes reads,
+    payload references and writes by role grants. Custom actions name the permission they need
+    in `rbac_actions` ({"publish": "publish"}); undeclared ones need change.
+
+    Objects carry an `ETag`; a write (or a detail action by POST) with `If-Match` that no
+    longer matches is refused with 412, so a client cannot overwrite a change it has not seen.
+    """
 
     permission_classes = (permissions.IsAuthenticated, ScopedPermission)
+    pagination_class = LimitOffsetPagination
     rbac_actions: ClassVar[dict[str, str]] = {}
 
     def scoped_model(self) -> type[models.Model]:
@@ -99,6 +256,29 @@ class ScopedModelViewSet(viewsets.ModelViewSet):
         serializer = super().get_serializer(*args, **kwargs)
         restrict_choices(serializer, self.request.user)
         return serializer
+
+    def get_object(self) -> models.Model:
+        obj = super().get_object()
+        if self.request.method not in permissions.SAFE_METHODS:
+            self._check_precondition(obj)
+        self.etag_object = obj
+        return obj
+
+    def _check_precondition(self, obj: models.Model) -> None:
+        header = self.request.headers.get("If-Match")
+        if not header:
+            return
+        wanted = parse_etags(header)
+        current = object_etag(obj)
+        if "*" not in wanted and current not in wanted:
+            raise PreconditionFailed
+
+    def finalize_response(self, request: Request, response: Response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        obj = getattr(self, "etag_object", None)
+        if obj is not None and obj.pk is not None and status.is_success(response.status_code):
+            response["ETag"] = object_etag(obj)
+        return response
 
     def _check_may_save(self, instance: models.Model, action: str) -> None:
         if not rbac.may_save(self.request.user, instance, action):
@@ -124,22 +304,70 @@ class ScopedModelViewSet(viewsets.ModelViewSet):
         with transaction.atomic():
             instance = serializer.save()
             rbac.object_saved(instance, None)
+            audit.record(
+                self.request.user, audit.AuditAction.CREATE, instance, None,
+                audit.snapshot(instance), audit.AuditSource.API,
+            )
+        self.etag_object = instance
 
     def perform_update(self, serializer) -> None:
         self._check_may_save(self._candidate(serializer), "change")
         with transaction.atomic():
             previous = rbac.scope_snapshot(serializer.instance)
+            before = audit.current(serializer.instance)
             instance = serializer.save()
             rbac.object_saved(instance, previous)
+            audit.record(
+                self.request.user, audit.AuditAction.UPDATE, instance, before,
+                audit.snapshot(instance), audit.AuditSource.API,
+            )
+        self.etag_object = instance
 
     def perform_destroy(self, instance: models.Model) -> None:
         try:
-            rbac.delete_objects([instance])
+            with transaction.atomic():
+                audit.record(
+                    self.request.user, audit.AuditAction.DELETE, instance,
+                    audit.snapshot(instance), None, audit.AuditSource.API,
+                )
+                rbac.delete_objects([instance])
         except (ProtectedError, RestrictedError):
             raise Conflict(
                 _("Other objects still refer to this %(model)s.")
                 % {"model": instance._meta.verbose_name}
             ) from None
+        self.etag_object = None
+
+
+_IF_MATCH = OpenApiParameter(
+    "If-Match",
+    str,
+    OpenApiParameter.HEADER,
+    description=_("The ETag read before; a write to a changed object is refused with 412."),
+)
+_PRECONDITION_FAILED = OpenApiResponse(description=_("The object changed since it was read."))
+_CONDITIONAL_WRITE = extend_schema(parameters=[_IF_MATCH], responses={412: _PRECONDITION_FAILED})
+
+
+@extend_schema_view(
+    update=_CONDITIONAL_WRITE, partial_update=_CONDITIONAL_WRITE, destroy=_CONDITIONAL_WRITE
+)
+class ScopedModelViewSet(
+    ScopedGenericViewSet,
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    mixins.ListModelMixin,
+):
+    """Create, read, update and delete, scoped (see ScopedGenericViewSet). The scoped base
+    comes first so its perform_create/update/destroy win over the mixins'."""
+
+
+class ScopedReadOnlyModelViewSet(
+    ScopedGenericViewSet, mixins.RetrieveModelMixin, mixins.ListModelMixin
+):
+    """List and read, scoped; custom actions may still write through services."""
 
 
 class GrantSerializer(serializers.ModelSerializer):
