@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import Count
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from impgateway import rbac
 from impgateway.admin import ConcurrentEditForm, ImpModelAdmin, ImpTabularInline
+from publishing import services as publishing
 
+from . import services
 from .choices import HTTPMethod
 from .models import (
+    APIKey,
     APIService,
     Backend,
     Customer,
@@ -138,9 +144,25 @@ class APIServiceAdmin(ImpModelAdmin):
     list_select_related = ("tenant",)
     autocomplete_fields = ("tenant",)
     inlines = (BackendInline, RouteInline, PolicyInline)
+    change_form_template = "admin/catalog/apiservice/change_form.html"
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(route_total=Count("routes", distinct=True))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        service = self.get_object(request, object_id)
+        if service is not None:
+            publishes = rbac.restrict(publishing.publish_queryset(), request.user).filter(
+                api_services=service
+            )
+            extra_context = {
+                **(extra_context or {}),
+                "used_by": [
+                    (publish, publishing.has_unpublished_changes(publish))
+                    for publish in publishes.order_by("product__slug", "environment")[:50]
+                ],
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.display(description=_("routes"), ordering="route_total")
     def route_count(self, obj: APIService) -> int:
@@ -256,3 +278,88 @@ class SubscriptionAdmin(ImpModelAdmin):
     list_select_related = ("customer", "product")
     autocomplete_fields = ("customer", "product")
     readonly_fields = ("requested_by", "decided_by", "decided_at", "created", "updated")
+
+
+@admin.register(APIKey)
+class APIKeyAdmin(ImpModelAdmin):
+    """Keys are made, rotated and revoked by the services; the secret shows once, in a message
+    to whoever made or rotated it, and never on any page."""
+
+    list_display = (
+        "name",
+        "prefix",
+        "subscription",
+        "key_status",
+        "created",
+        "last_rotated",
+        "expires_at",
+        "revoked_at",
+    )
+    list_filter = ("subscription__environment", "subscription__product")
+    search_fields = ("name", "prefix", "subscription__customer__name")
+    list_select_related = ("subscription__customer", "subscription__product")
+    autocomplete_fields = ("subscription",)
+    fields = ("subscription", "name", "expires_at")
+    readonly_fields = (
+        "prefix",
+        "created",
+        "updated",
+        "last_rotated",
+        "previous_valid_until",
+        "revoked_at",
+        "created_by",
+    )
+    actions = ("rotate_keys", "revoke_keys")
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return super().get_fields(request, obj)
+        return ("subscription", "name", "expires_at", *self.readonly_fields, "seen_updated")
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ("created", "updated")
+        # Expiry and subscription decide delivery: changing them is a new key's job.
+        return ("subscription", "expires_at", *self.readonly_fields)
+
+    @admin.display(description=_("status"))
+    def key_status(self, obj: APIKey) -> str:
+        return obj.status_at(timezone.now())
+
+    def save_model(self, request, obj, form, change) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        issued = services.create_api_key(
+            obj.subscription, obj.name, obj.expires_at, user=request.user
+        )
+        obj.pk, obj.prefix = issued.key.pk, issued.key.prefix
+        self._show_secret(request, issued)
+
+    def _show_secret(self, request, issued: services.IssuedKey) -> None:
+        self.message_user(
+            request,
+            _("API key %(name)s: %(secret)s — copy it now, it is not shown again.")
+            % {"name": issued.key.name, "secret": issued.secret},
+            messages.WARNING,
+        )
+
+    @admin.action(
+        description=_("Rotate selected API keys (shows the new secrets once)"), permissions=["add"]
+    )
+    def rotate_keys(self, request, queryset) -> None:
+        for key in queryset:
+            try:
+                issued = services.rotate_api_key(key, user=request.user)
+            except ValidationError as exc:
+                self.message_user(request, f"{key}: {'; '.join(exc.messages)}", messages.ERROR)
+                continue
+            self._show_secret(request, issued)
+
+    @admin.action(description=_("Revoke selected API keys"), permissions=["change"])
+    def revoke_keys(self, request, queryset) -> None:
+        revoked = 0
+        for key in queryset.filter(revoked_at__isnull=True):
+            services.revoke_api_key(key, user=request.user)
+            revoked += 1
+        self.message_user(request, _("Revoked %(count)d API keys.") % {"count": revoked})

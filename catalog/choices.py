@@ -92,3 +92,9 @@ class SubscriptionStatus(models.TextChoices):
     ACTIVE = "active", _("Active")
     REJECTED = "rejected", _("Rejected")
     CANCELLED = "cancelled", _("Cancelled")
+
+
+class APIKeyStatus(models.TextChoices):
+    ACTIVE = "active", _("Active")
+    EXPIRED = "expired", _("Expired")
+    REVOKED = "revoked", _("Revoked")

@@ -6,16 +6,17 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import Count, Q
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from impgateway.admin import ConcurrentEditForm, ImpModelAdmin, ImpTabularInline
-from publishing.models import DeploymentStatus
+from publishing.models import DeploymentStatus, ProductPublish
 
 from .choices import AgentStatus
 from .models import Agent, Cluster, RegistrationToken
@@ -101,6 +102,36 @@ class RegistrationTokenInline(ImpTabularInline):
         return super().get_queryset(request).select_related("agent")
 
 
+class PublishInline(ImpTabularInline):
+    """The publishes targeting the cluster (read only; they move on their own page)."""
+
+    model = ProductPublish
+    fk_name = "cluster"
+    extra = 0
+    fields = ("publish_link", "environment", "auth_mode", "status", "revision")
+    readonly_fields = fields
+    can_delete = False
+    verbose_name_plural = _("publishes targeting this cluster")
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("product", "current_revision")
+
+    @admin.display(description=_("publish"))
+    def publish_link(self, obj: ProductPublish) -> str:
+        url = reverse("admin:publishing_productpublish_change", args=[obj.pk])
+        return format_html('<a href="{}">{}</a>', url, obj)
+
+    @admin.display(description=_("revision"))
+    def revision(self, obj: ProductPublish) -> str:
+        return f"r{obj.current_revision.number}" if obj.current_revision else "-"
+
+
 @admin.register(Cluster)
 class ClusterAdmin(ImpModelAdmin):
     list_display = (
@@ -116,13 +147,14 @@ class ClusterAdmin(ImpModelAdmin):
     search_fields = ("name", "region", "description")
     readonly_fields = (
         "desired_state_revision",
-        "capabilities",
+        "capability_summary",
         "capabilities_updated_at",
         "new_registration_token",
         "created",
         "updated",
     )
-    inlines = (AgentInline, DeploymentStatusInline, RegistrationTokenInline)
+    exclude = ("capabilities",)
+    inlines = (AgentInline, PublishInline, DeploymentStatusInline, RegistrationTokenInline)
 
     def get_queryset(self, request):
         return (
@@ -139,6 +171,25 @@ class ClusterAdmin(ImpModelAdmin):
     @admin.display(description=_("agents connected"), ordering="connected_total")
     def agents_connected(self, obj: Cluster) -> str:
         return f"{obj.connected_total}/{obj.agent_total}"
+
+    @admin.display(description=_("capabilities"))
+    def capability_summary(self, obj: Cluster) -> str:
+        capabilities = obj.capabilities or {}
+        if not capabilities:
+            return _("None reported yet: an agent reports them when it registers.")
+        classes = capabilities.get("gateway_classes") or []
+        crds = sorted(capabilities.get("crds") or [])
+        return format_html(
+            "<div>{}: <code>{}</code></div><div>{}: {}</div>"
+            "<details><summary>{}</summary>{}</details>",
+            _("Kubernetes"),
+            capabilities.get("kubernetes_version", "-"),
+            _("gateway classes"),
+            format_html_join(" ", '<span class="state state-connected">{}</span>',
+                             ((name,) for name in classes)) or "-",
+            _("%(count)d custom resource kinds") % {"count": len(crds)},
+            format_html_join("", "<div><code>{}</code></div>", ((crd,) for crd in crds)),
+        )
 
     @admin.display(description=_("register an agent"))
     def new_registration_token(self, obj: Cluster) -> str:
@@ -260,15 +311,52 @@ class RegistrationTokenAdmin(ImpModelAdmin):
         obj.pk, obj.token_hash = token.pk, token.token_hash
         obj.expires_at, obj.created = token.expires_at, token.created
         obj._state.adding = False
-        messages.warning(
-            request,
-            format_html(
-                "{} <code>{}</code>",
-                _(
-                    "Registration token for cluster %(cluster)s, for one registration until "
-                    "%(expires)s. Copy it now: it is not shown again."
-                )
-                % {"cluster": token.cluster.name, "expires": token.expires_at.isoformat()},
-                secret,
-            ),
+        # Only this response shows the secret; it is never stored.
+        request._new_registration_secret = secret
+
+    def response_add(self, request, obj, post_url_continue=None):
+        secret = getattr(request, "_new_registration_secret", None)
+        if secret is None:
+            return super().response_add(request, obj, post_url_continue)
+        server = request.build_absolute_uri("/").rstrip("/")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Registration token created"),
+            "token": obj,
+            "cluster": obj.cluster,
+            "secret": secret,
+            "command": agent_command(server, secret),
+            "manifest": registration_secret_manifest(secret),
+            "cluster_url": reverse("admin:clusters_cluster_change", args=[obj.cluster_id]),
+        }
+        return TemplateResponse(
+            request, "admin/clusters/registrationtoken/created.html", context
         )
+
+
+AGENT_NAMESPACE = "imp-gateway-system"
+
+
+def agent_command(server: str, secret: str) -> str:
+    """The command that runs an agent beside the cluster with the new token (docs/agent.md)."""
+    return (
+        "DJANGO_SETTINGS_MODULE=agent.settings python manage.py agent \\\n"
+        f"    --server {server} --registration-token {secret} \\\n"
+        f"    --namespace {AGENT_NAMESPACE} --token-file /var/lib/imp-gateway/token.json"
+    )
+
+
+def registration_secret_manifest(secret: str) -> str:
+    """The Secret the agent StatefulSet of docs/agent.md reads its registration token from
+    (one key per pod, named after the pod)."""
+    return (
+        "apiVersion: v1\n"
+        "kind: Secret\n"
+        "metadata:\n"
+        "  name: imp-gateway-agent-registration\n"
+        f"  namespace: {AGENT_NAMESPACE}\n"
+        "type: Opaque\n"
+        "stringData:\n"
+        f"  imp-gateway-agent-0: {secret}\n"
+    )

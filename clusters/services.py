@@ -14,7 +14,7 @@ from django.db import connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from impgateway import metrics
+from impgateway import audit, metrics
 
 from .choices import AgentStatus
 from .models import Agent, Cluster, RegistrationToken
@@ -106,6 +106,7 @@ def create_registration_token(
         expires_at=timezone.now() + lifetime,
         created_by=user if getattr(user, "is_authenticated", False) else None,
     )
+    audit.record(user, audit.AuditAction.CREATE, token, None, audit.snapshot(token))
     logger.info("Registration token #%s created for cluster %s", token.pk, cluster.name)
     return token, secret
 

@@ -9,16 +9,19 @@ import functools
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.utils import get_fields_from_path
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.db import models
 from django.forms.models import BaseModelFormSet, _get_foreign_key
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import NoReverseMatch, path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
-from . import rbac
-from .models import ROLE_SCOPES, RoleGrant, Scope
+from . import audit, rbac
+from .models import ROLE_SCOPES, AuditEvent, RoleGrant, Scope
 
 admin.site.site_header = _("Imp-Gateway")
 admin.site.site_title = _("Imp-Gateway console")
@@ -255,20 +258,71 @@ class ImpModelAdmin(_ScopedAdminBase, admin.ModelAdmin):
     # --- saving and deleting ----------------------------------------------------------------
 
     def save_model(self, request, obj, form, change) -> None:
+        before = audit.current(obj) if change else None
         rbac.save_object(obj)
+        self._audit_saved(request, obj, before)
 
     def save_formset(self, request, form, formset, change) -> None:
         instances = formset.save(commit=False)
+        self._audit_deleted(request, formset.deleted_objects)
         rbac.delete_objects(formset.deleted_objects)
         for instance in instances:
+            before = None if instance._state.adding else audit.current(instance)
             rbac.save_object(instance)
+            self._audit_saved(request, instance, before)
         formset.save_m2m()
 
     def delete_model(self, request, obj) -> None:
+        self._audit_deleted(request, [obj])
         rbac.delete_objects([obj])
 
     def delete_queryset(self, request, queryset) -> None:
+        self._audit_deleted(request, list(queryset))
         rbac.delete_objects(queryset)
+
+    def _audit_saved(self, request, obj, before: dict | None) -> None:
+        action = audit.AuditAction.CREATE if before is None else audit.AuditAction.UPDATE
+        after = audit.snapshot(obj)
+        audit.record(request.user, action, obj, before, after, audit.AuditSource.CONSOLE)
+
+    def _audit_deleted(self, request, objects) -> None:
+        for obj in objects:
+            audit.record(
+                request.user,
+                audit.AuditAction.DELETE,
+                obj,
+                audit.snapshot(obj),
+                None,
+                audit.AuditSource.CONSOLE,
+            )
+
+    # --- the audit trail of one object, behind the change page's "History" link -----------
+
+    def history_view(self, request, object_id, extra_context=None):
+        obj = self.get_object(request, admin.utils.unquote(object_id))
+        if obj is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_view_or_change_permission(request, obj):
+            raise PermissionDenied
+        content_type = ContentType.objects.get_for_model(obj, for_concrete_model=False)
+        events = audit.AuditEvent.objects.filter(
+            content_type=content_type, object_id=obj.pk
+        ).select_related("user")[:200]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Change history: %s") % obj,
+            "subtitle": None,
+            "events": [(event, audit_changes(event)) for event in events],
+            "module_name": str(capfirst(self.opts.verbose_name_plural)),
+            "object": obj,
+            "opts": self.opts,
+            "preserved_filters": self.get_preserved_filters(request),
+            "trail_url": reverse("admin:impgateway_auditevent_changelist")
+            + f"?content_type__id__exact={content_type.pk}&object_id={obj.pk}",
+            **(extra_context or {}),
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/impgateway/audit_history.html", context)
 
 
 def _scoped_action(func):
@@ -408,3 +462,114 @@ class RoleGrantAdmin(ImpModelAdmin):
             "scopes": [scope for scope in Scope.values if scope != Scope.SYSTEM],
         }
         return TemplateResponse(request, "admin/impgateway/rolegrant/matrix.html", context)
+
+
+# --- the audit trail --------------------------------------------------------------------------
+
+
+def audit_changes(event: AuditEvent) -> list[tuple[str, object, object]]:
+    """(field, before, after) for every field an event changed (all fields of a create or
+    delete)."""
+    before, after = event.before or {}, event.after or {}
+    return [
+        (name, before.get(name), after.get(name))
+        for name in sorted(set(before) | set(after))
+        if before.get(name) != after.get(name)
+    ]
+
+
+class AuditedModelFilter(admin.RelatedFieldListFilter):
+    """The models that have audit events, by name."""
+
+    def field_choices(self, field, request, model_admin):
+        used = AuditEvent.objects.order_by().values("content_type").distinct()
+        return [
+            (content_type.pk, capfirst(content_type.name))
+            for content_type in ContentType.objects.filter(pk__in=used).order_by("app_label")
+        ]
+
+
+class AuditUserFilter(admin.SimpleListFilter):
+    title = _("user")
+    parameter_name = "username"
+
+    def lookups(self, request, model_admin):
+        names = (
+            model_admin.get_queryset(request)
+            .exclude(username="")
+            .order_by("username")
+            .values_list("username", flat=True)
+            .distinct()[:100]
+        )
+        return [(name, name) for name in names]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(username=self.value()) if self.value() else queryset
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ImpModelAdmin):
+    """Read only: events are written by impgateway/audit.py."""
+
+    list_display = ("created", "username", "action", "source", "content_type", "object_link")
+    list_filter = (
+        AuditUserFilter,
+        ("content_type", AuditedModelFilter),
+        "action",
+        "source",
+        "created",
+    )
+    search_fields = ("object_repr", "username")
+    list_select_related = ("content_type",)
+    date_hierarchy = "created"
+    readonly_fields = (
+        "created",
+        "username",
+        "action",
+        "source",
+        "content_type",
+        "object_id",
+        "object_repr",
+        "changes",
+    )
+
+    def get_fields(self, request, obj=None):
+        return self.readonly_fields
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description=_("object"))
+    def object_link(self, event: AuditEvent) -> str:
+        model = event.content_type.model_class()
+        if model is None or event.action == audit.AuditAction.DELETE:
+            return event.object_repr
+        try:
+            url = reverse(
+                f"admin:{model._meta.app_label}_{model._meta.model_name}_change",
+                args=[event.object_id],
+            )
+        except NoReverseMatch:
+            return event.object_repr
+        return format_html('<a href="{}">{}</a>', url, event.object_repr)
+
+    @admin.display(description=_("changes"))
+    def changes(self, event: AuditEvent) -> str:
+        return format_html(
+            "<table><thead><tr><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>{}</tbody>"
+            "</table>",
+            _("field"),
+            _("before"),
+            _("after"),
+            format_html_join(
+                "",
+                "<tr><td>{}</td><td><code>{}</code></td><td><code>{}</code></td></tr>",
+                audit_changes(event),
+            ),
+        )

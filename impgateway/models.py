@@ -262,3 +262,58 @@ class OIDCIdentity(TimestampedModel):
 
     def __str__(self) -> str:
         return f"{self.subject} @ {self.issuer or 'OIDC'}"
+
+
+class AuditAction(models.TextChoices):
+    CREATE = "create", _("Created")
+    UPDATE = "update", _("Changed")
+    DELETE = "delete", _("Deleted")
+    PUBLISH = "publish", _("Published")
+    WITHDRAW = "withdraw", _("Withdrawn")
+    ROLLBACK = "rollback", _("Rolled back")
+    MOVE = "move", _("Moved")
+
+
+class AuditSource(models.TextChoices):
+    CONSOLE = "console", _("Console")
+    API = "api", _("REST API")
+    SERVICE = "service", _("Operation")
+
+
+class AuditEvent(models.Model):
+    """One change to one object: who, when, what, and the object's concrete fields before and
+    after (secrets left out). Written by impgateway/audit.py only; never edited."""
+
+    created = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("user"),
+    )
+    username = models.CharField(_("username"), max_length=150, blank=True)
+    action = models.CharField(_("action"), max_length=10, choices=AuditAction.choices)
+    source = models.CharField(_("source"), max_length=10, choices=AuditSource.choices)
+    content_type = models.ForeignKey(
+        "contenttypes.ContentType",
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("model"),
+    )
+    object_id = models.BigIntegerField(_("object id"))
+    object_repr = models.CharField(_("object"), max_length=200)
+    before = models.JSONField(_("before"), null=True, blank=True)
+    after = models.JSONField(_("after"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-pk"]
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
+        indexes = [
+            models.Index(fields=["content_type", "object_id"], name="impgateway_audit_object"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.username or '-'} {self.get_action_display()} {self.object_repr}"

@@ -18,7 +18,7 @@ from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models, router, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Q, QuerySet, Subquery
 from django.db.models.deletion import Collector
 from django.db.models.functions import Cast
 from django.utils import translation
@@ -83,6 +83,9 @@ MATRIX_BY_MODEL: dict[str, dict[str, frozenset[str]]] = {
     "catalog.listener": _row("vacd", "vacd", "vacd", "v", "", "", ""),
     "catalog.customer": _row("vacd", "vacd", "", "", "vacd", "vc", "v"),
     "catalog.subscription": _row("vacd", "vacd", "", "", "vacd", "vacd", "v"),
+    # Providers see key metadata and may revoke (change); only the customer side adds and
+    # rotates (add), the two actions that return a secret.
+    "catalog.apikey": _row("vacd", "vc", "", "", "vc", "vacd", "vacd"),
     "publishing.productpublish": _row("vacdp", "vacdp", "v", "vacdp", "v", "", ""),
     "publishing.publishrevision": _row("v", "v", "v", "v", "v", "", ""),
     "publishing.deploymentstatus": _row("v", "v", "v", "v", "v", "", ""),
@@ -90,6 +93,7 @@ MATRIX_BY_MODEL: dict[str, dict[str, frozenset[str]]] = {
     "clusters.agent": _row("vacd", "", "", "", "", "", ""),
     "clusters.registrationtoken": _row("vacd", "", "", "", "", "", ""),
     "impgateway.rolegrant": _row("vacd", "v", "", "", "", "", ""),
+    "impgateway.auditevent": _row("v", "v", "v", "v", "v", "v", "v"),
     "auth.user": _row("v", "", "", "", "", "", ""),
     "auth.group": _row("v", "", "", "", "", "", ""),
 }
@@ -108,7 +112,8 @@ class Membership:
     is the scope object itself); objects in scope get guardian rows. A model that `follows`
     another has no rows of its own: it is visible where its source is (`follow_lookup` is this
     model's lookup and the source's value joined on), and to every holder of `open_to`.
-    `affects` names foreign keys whose targets' scopes depend on this object.
+    `affects` names foreign keys whose targets' scopes depend on this object. A model that
+    `describes` other objects (content_type, object_id) is visible wherever they are.
     """
 
     paths: Mapping[str, str] = field(default_factory=dict)
@@ -116,6 +121,7 @@ class Membership:
     follow_lookup: tuple[str, str] = ("", "")
     open_to: tuple[str, str] | None = None
     affects: tuple[str, ...] = ()
+    describes: bool = False
 
 
 _SERVICE_CHILD = Membership(paths={Scope.ORG: "service__tenant"})
@@ -162,6 +168,14 @@ REGISTRY: dict[str, Membership] = {
         },
         affects=("customer", "product"),
     ),
+    "catalog.apikey": Membership(
+        paths={
+            Scope.ORG: "subscription__customer__tenant",
+            Scope.PRODUCT: "subscription__product",
+            Scope.CUSTOMER: "subscription__customer",
+            Scope.SUBSCRIPTION: "subscription",
+        }
+    ),
     "publishing.productpublish": Membership(
         paths={Scope.ORG: "tenant", Scope.GATEWAY: "gateway", Scope.PRODUCT: "product"}
     ),
@@ -183,6 +197,8 @@ REGISTRY: dict[str, Membership] = {
     "clusters.agent": Membership(),
     "clusters.registrationtoken": Membership(),
     "impgateway.rolegrant": Membership(paths={Scope.ORG: "tenant"}),
+    # The audit trail: a user sees the events of the objects they may view.
+    "impgateway.auditevent": Membership(describes=True),
     "auth.user": Membership(),
     "auth.group": Membership(),
 }
@@ -315,6 +331,8 @@ def scope_fields(model: type[models.Model]) -> list[str]:
 
 def _reaches(model: type[models.Model], spec: Membership, scope: str, action: str) -> bool:
     """Whether a grant at `scope` can reach objects of the model for `action`."""
+    if spec.describes:
+        return action == "view"
     if spec.follows:
         source = REGISTRY[spec.follows]
         return action == "view" and scope in source.paths
@@ -354,12 +372,17 @@ def _granted(user, model: type[models.Model], action: str) -> Q:
     # The cast sits in the subquery's select list, so guardian's (user, permission, object_pk)
     # index still serves the filter.
     object_id = Cast("object_pk", output_field=models.BigIntegerField())
+    # The permission as a scalar subquery: the database resolves it once (an InitPlan)
+    # instead of joining auth_permission for every guardian row.
+    permission = Subquery(
+        Permission.objects.filter(content_type=content_type, codename=codename).values("pk")[:1]
+    )
     own = UserObjectPermission.objects.filter(
-        user_id=user.pk, content_type=content_type, permission__codename=codename
+        user_id=user.pk, content_type=content_type, permission_id=permission
     ).values(object_id=object_id)
     memberships = user.groups.through.objects.filter(user_id=user.pk).values("group_id")
     through_groups = GroupObjectPermission.objects.filter(
-        group_id__in=memberships, content_type=content_type, permission__codename=codename
+        group_id__in=memberships, content_type=content_type, permission_id=permission
     ).values(object_id=object_id)
     return Q(pk__in=own) | Q(pk__in=through_groups)
 
@@ -374,6 +397,8 @@ def restrict(queryset: QuerySet, user, action: str = "view") -> QuerySet:
     spec = REGISTRY.get(model_label(model))
     if spec is None:
         return queryset.none()
+    if spec.describes:
+        return queryset.filter(_described(user)) if action == "view" else queryset.none()
     if spec.follows:
         if action != "view":
             return queryset.none()
@@ -388,6 +413,20 @@ def restrict(queryset: QuerySet, user, action: str = "view") -> QuerySet:
     if not spec.paths:
         return queryset.none()
     return queryset.filter(_granted(user, model, action))
+
+
+def _described(user) -> Q:
+    """Rows (content_type, object_id) that describe objects the user may view: one subquery
+    per model the user may view something of."""
+    condition = Q(pk__in=[])
+    for label, spec in REGISTRY.items():
+        model = apps.get_model(label)
+        if spec.describes or not has_model_permission(user, model, "view"):
+            continue
+        content_type = ContentType.objects.get_for_model(model)
+        visible = restrict(model._default_manager.all(), user, "view").order_by().values("pk")
+        condition |= Q(content_type=content_type, object_id__in=visible)
+    return condition
 
 
 def has_object_permission(user, perm: str, obj: models.Model) -> bool:
@@ -832,6 +871,9 @@ def matrix_errors() -> list[str]:
                     errors.append(f"{label} / {role}: follows {spec.follows}, so view only")
                 if ("view" in actions) != ("view" in source_row[role]):
                     errors.append(f"{label} / {role}: view must match {spec.follows}")
+            elif spec.describes:
+                if actions - {"view"}:
+                    errors.append(f"{label} / {role}: describes other objects, so view only")
             elif not spec.paths and role != Role.SYSTEM_ADMIN and actions:
                 errors.append(f"{label} / {role}: a system-only model")
     for label in REGISTRY:

@@ -256,6 +256,17 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Providers, customers, operators and agents of Imp-Gateway.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Choice sets that share a field name (protocol, status) get names of their own.
+    "ENUM_NAME_OVERRIDES": {
+        "APIServiceProtocolEnum": "catalog.choices.APIServiceProtocol",
+        "ListenerProtocolEnum": "catalog.choices.ListenerProtocol",
+        "EnvironmentEnum": "catalog.choices.Environment",
+        "APIServiceStatusEnum": "catalog.choices.APIServiceStatus",
+        "PublishStatusEnum": "publishing.choices.PublishStatus",
+        "AgentStatusEnum": "clusters.choices.AgentStatus",
+        "SubscriptionStatusEnum": "catalog.choices.SubscriptionStatus",
+        "APIKeyStatusEnum": "catalog.choices.APIKeyStatus",
+    },
 }
 
 # --- Identity and access ----------------------------------------------------------------------
@@ -551,3 +562,70 @@ CELERY_BEAT_SCHEDULE["clusters-purge-registration-tokens"] = {
     "schedule": 3600.0,
 }
 # --- End of agent protocol ------------------------------------------------------------------
+
+# --- API keys -------------------------------------------------------------------------------
+# Customers' API keys are stored encrypted (Fernet). API_KEY_ENCRYPTION_KEYS is a
+# comma-separated list of Fernet keys: the first encrypts, all decrypt. Rotation: put the new
+# key first, keep the old one listed, run `manage.py rotate_api_key_encryption`, then drop it.
+
+
+def _api_key_encryption_keys() -> list[str]:
+    """API_KEY_ENCRYPTION_KEYS(_FILE), else a development key generated once and kept on disk."""
+    from cryptography.fernet import Fernet
+
+    configured = [key.strip() for key in env_secret("API_KEY_ENCRYPTION_KEYS").split(",")]
+    configured = [key for key in configured if key]
+    if not configured:
+        if HTTPS:
+            raise ImproperlyConfigured(
+                "API_KEY_ENCRYPTION_KEYS: must be set when IMPGATEWAY_HTTPS is on (production): "
+                "one or more Fernet keys, comma-separated, the first encrypting"
+            )
+        path = Path(
+            env_str("API_KEY_DEV_KEY_FILE", str(BASE_DIR / "var" / "api-key-encryption-dev.key"))
+        )
+        if not path.exists():
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                # Several processes may start at once: write aside, then link; the first wins.
+                scratch = path.with_name(f".{path.name}.{os.getpid()}")
+                descriptor = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(descriptor, "wb") as handle:
+                    handle.write(Fernet.generate_key())
+                try:
+                    os.link(scratch, path)
+                except FileExistsError:
+                    pass
+                finally:
+                    scratch.unlink()
+            except OSError as exc:
+                raise ImproperlyConfigured(
+                    f"API_KEY_DEV_KEY_FILE: cannot write a development key to {path}: "
+                    f"{exc.strerror}; set API_KEY_ENCRYPTION_KEYS instead"
+                ) from exc
+        configured = [path.read_text().strip()]
+    for number, key in enumerate(configured, start=1):
+        try:
+            Fernet(key.encode())
+        except (ValueError, TypeError):
+            raise ImproperlyConfigured(
+                f"API_KEY_ENCRYPTION_KEYS: key {number} is not a Fernet key (32 url-safe "
+                "base64-encoded bytes; make one with `python -c 'from cryptography.fernet "
+                "import Fernet; print(Fernet.generate_key().decode())'`)"
+            ) from None
+    return configured
+
+
+API_KEY_ENCRYPTION_KEYS = _api_key_encryption_keys()
+# How long the old secret keeps working after a rotation (seconds; 0: not at all).
+API_KEY_ROTATION_GRACE = env_int("API_KEY_ROTATION_GRACE", 86400, minimum=0, maximum=30 * 86400)
+# How often expired keys and ended grace periods are taken out of the clusters (seconds).
+API_KEY_EXPIRY_CHECK_INTERVAL = env_int(
+    "API_KEY_EXPIRY_CHECK_INTERVAL", 60, minimum=5, maximum=3600
+)
+
+CELERY_BEAT_SCHEDULE["catalog-expire-api-keys"] = {
+    "task": "catalog.tasks.expire_api_keys",
+    "schedule": float(API_KEY_EXPIRY_CHECK_INTERVAL),
+}
+# --- End of API keys ------------------------------------------------------------------------

@@ -98,6 +98,7 @@ class DeploymentInline(ImpTabularInline):
         "applied_revision",
         "condition_summary",
         "last_error",
+        "drift_summary",
         "reported_at",
     )
     readonly_fields = fields
@@ -131,6 +132,50 @@ class DeploymentInline(ImpTabularInline):
     def last_error(self, deployment: DeploymentStatus) -> str:
         return str(deployment.errors[-1]) if deployment.errors else "-"
 
+    @admin.display(description=_("drift events"))
+    def drift_summary(self, deployment: DeploymentStatus) -> str:
+        events = (deployment.drift_events or [])[-5:]
+        return (
+            format_html_join(
+                "",
+                "<div>{} <span class='quiet'>{}</span></div>",
+                (
+                    (event.get("object", ""), event.get("detected_at", ""))
+                    for event in reversed(events)
+                ),
+            )
+            or "-"
+        )
+
+
+def example_calls(spec: dict) -> list[tuple[str, str]]:
+    """(route, curl command) for each route of a revision spec, with the auth the publish's
+    mode needs: none, an API key in `x-api-key`, or an OAuth2 bearer token."""
+    listeners = spec["gateway"]["listeners"]
+    secure = next((item for item in listeners if item["protocol"] == "HTTPS"), None)
+    listener = secure or (listeners[0] if listeners else None)
+    scheme = "https" if secure else "http"
+    port = listener["port"] if listener else (443 if secure else 80)
+    default_port = 443 if secure else 80
+    auth = {
+        "apikey": ' -H "x-api-key: $API_KEY"',
+        "oauth2": ' -H "Authorization: Bearer $ACCESS_TOKEN"',
+    }.get(spec["publish"]["auth_mode"], "")
+    calls = []
+    for hostname in spec["publish"]["hostnames"]:
+        base = f"{scheme}://{hostname}" + ("" if port == default_port else f":{port}")
+        for service in spec["services"]:
+            for route in service["routes"]:
+                if route["match_type"] == "RegularExpression":
+                    continue
+                method = route["methods"][0] if route["methods"] else "GET"
+                verb = "" if method == "GET" else f" -X {method}"
+                calls.append(
+                    (f"{service['name']} / {route['name']}",
+                     f"curl -sS{verb}{auth} '{base}{route['path']}'")
+                )
+    return calls
+
 
 @admin.register(ProductPublish)
 class ProductPublishAdmin(ImpModelAdmin):
@@ -152,7 +197,14 @@ class ProductPublishAdmin(ImpModelAdmin):
     list_select_related = ("product", "cluster", "gateway", "tenant", "current_revision")
     autocomplete_fields = ("tenant", "product", "gateway", "cluster")
     filter_horizontal = ("api_services",)
-    readonly_fields = ("status", "current_revision", "hostname_list", "created", "updated")
+    readonly_fields = (
+        "status",
+        "current_revision",
+        "hostname_list",
+        "example_call_list",
+        "created",
+        "updated",
+    )
     inlines = (DeploymentInline, RevisionInline)
     actions = ("publish_selected", "withdraw_selected")
 
@@ -170,6 +222,7 @@ class ProductPublishAdmin(ImpModelAdmin):
             "status",
             "current_revision",
             "hostname_list",
+            "example_call_list",
             "created",
             "updated",
             "seen_updated",
@@ -185,14 +238,33 @@ class ProductPublishAdmin(ImpModelAdmin):
             return "-"
         return format_html_join("", "<div><code>{}</code></div>", ((h,) for h in obj.hostnames))
 
+    @admin.display(description=_("example calls"))
+    def example_call_list(self, obj: ProductPublish) -> str:
+        revision = obj.current_revision if obj.pk else None
+        if revision is None or obj.status != PublishStatus.PUBLISHED:
+            return _("Publish to get example calls.")
+        calls = example_calls(revision.spec)
+        if not calls:
+            return "-"
+        return format_html_join(
+            "",
+            '<div class="example-call"><button type="button" class="copy-button" '
+            'data-target="call-{}" data-done="{}">{}</button><div class="quiet">{}</div>'
+            '<pre class="copyable" id="call-{}"><code>{}</code></pre></div>',
+            (
+                (index, _("Copied"), _("Copy"), label, index, command)
+                for index, (label, command) in enumerate(calls)
+            ),
+        )
+
     # --- deletion goes through the service, so agents remove what was published ---------
 
     def delete_model(self, request, obj: ProductPublish) -> None:
-        services.delete_publish(obj)
+        services.delete_publish(obj, request.user)
 
     def delete_queryset(self, request, queryset) -> None:
         for publish in queryset:
-            services.delete_publish(publish)
+            services.delete_publish(publish, request.user)
 
     # --- operations -------------------------------------------------------------------
 

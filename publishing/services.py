@@ -20,7 +20,7 @@ from catalog.choices import APIServiceProtocol
 from catalog.models import APIService, Backend, Policy, Route
 from clusters.models import Cluster
 from clusters.services import bump_desired_state_on_commit
-from impgateway import rbac
+from impgateway import audit, rbac
 from impgateway.validators import is_dns_label, parse_endpoint
 
 from .choices import AuthMode, PublishStatus, RevisionAction
@@ -371,6 +371,7 @@ def publish_revision(publish: ProductPublish, user=None) -> tuple[PublishRevisio
     Raises ValidationError with every problem found; nothing is written then.
     """
     locked = _locked(publish)
+    before = audit.snapshot(locked)
     spec = build_spec(locked)
     errors = validate_spec(locked, spec)
     if errors:
@@ -381,8 +382,16 @@ def publish_revision(publish: ProductPublish, user=None) -> tuple[PublishRevisio
         raise ValidationError(exc.errors) from exc
     revision, created = _record_revision(locked, spec, RevisionAction.PUBLISH, user)
     _set_published(locked, revision, created)
+    _audit(user, audit.AuditAction.PUBLISH, locked, before)
     _sync_instance(publish, locked)
     return revision, created
+
+
+def _audit(user, action: str, publish: ProductPublish, before: dict | None) -> None:
+    """Record an operation that changed the publish (a publish with no change records none)."""
+    after = audit.snapshot(publish)
+    if {**(before or {}), "updated": None} != {**(after or {}), "updated": None}:
+        audit.record(user, action, publish, before, after)
 
 
 def _record_revision(
@@ -436,8 +445,10 @@ def withdraw(publish: ProductPublish, user=None) -> None:
         raise ValidationError(
             f"status: only a published publish can be withdrawn (this one is {locked.status})"
         )
+    before = audit.snapshot(locked)
     locked.status = PublishStatus.WITHDRAWN
     locked.save(update_fields=["status", "updated"])
+    _audit(user, audit.AuditAction.WITHDRAW, locked, before)
     bump_desired_state_on_commit([locked.cluster_id])
     _sync_instance(publish, locked)
 
@@ -458,10 +469,12 @@ def rollback(publish: ProductPublish, number: int, user=None) -> PublishRevision
     errors = _overlap_with_other_publishes(locked, spec) + _capability_errors(locked.cluster, spec)
     if errors:
         raise ValidationError(errors)
+    before = audit.snapshot(locked)
     revision, _created = _record_revision(
         locked, spec, RevisionAction.ROLLBACK, user, rolled_back_from=number
     )
     _set_published(locked, revision, True)
+    _audit(user, audit.AuditAction.ROLLBACK, locked, before)
     _sync_instance(publish, locked)
     return revision
 
@@ -481,8 +494,10 @@ def move_publish(publish: ProductPublish, cluster: Cluster, user=None) -> None:
             f"cluster: product '{locked.product.slug}' already has a {locked.environment} "
             f"publish on cluster '{cluster.name}'"
         )
+    before = audit.snapshot(locked)
     locked.cluster = cluster
     locked.save(update_fields=["cluster", "updated"])
+    _audit(user, audit.AuditAction.MOVE, locked, before)
     if locked.status == PublishStatus.PUBLISHED:
         publish_revision(locked, user)
         bump_desired_state_on_commit([previous_cluster_id])
@@ -490,10 +505,11 @@ def move_publish(publish: ProductPublish, cluster: Cluster, user=None) -> None:
 
 
 @transaction.atomic
-def delete_publish(publish: ProductPublish) -> None:
+def delete_publish(publish: ProductPublish, user=None) -> None:
     """Delete a publish; if it was published, its cluster's agents remove it."""
     if publish.status == PublishStatus.PUBLISHED:
         bump_desired_state_on_commit([publish.cluster_id])
+    audit.record(user, audit.AuditAction.DELETE, publish, audit.snapshot(publish), None)
     rbac.delete_objects([publish])
 
 
@@ -523,7 +539,8 @@ def spec_diff(old: dict | None, new: dict, old_label: str, new_label: str) -> st
 
 
 def _spec_yaml(spec: dict) -> str:
-    return yaml.safe_dump(spec, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    # Sorted keys: PostgreSQL's jsonb does not keep key order, and a diff must show changes only.
+    return yaml.safe_dump(spec, sort_keys=True, allow_unicode=True, default_flow_style=False)
 
 
 def live_diff(publish: ProductPublish) -> str:

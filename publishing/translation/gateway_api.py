@@ -11,6 +11,7 @@ only some classes can target a rule by section name; it also keeps every object 
 from __future__ import annotations
 
 import base64
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -146,7 +147,9 @@ def base_path(backend: BackendSpec) -> str:
     return backend["endpoints"][0]["path"] if backend["endpoints"] else ""
 
 
+@functools.lru_cache(maxsize=4096)
 def is_ip_address(host: str) -> bool:
+    # Pure and asked for every endpoint of every route: cached, it stops dominating renders.
     try:
         ipaddress.ip_address(host)
     except ValueError:

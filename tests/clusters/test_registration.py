@@ -168,9 +168,11 @@ def test_admin_creates_a_token_and_shows_it_once(admin_client, cluster):
     )
     assert response.status_code == 200
     token = RegistrationToken.objects.get()
-    shown = [str(m) for m in response.context["messages"]]
-    secret = next(part for m in shown for part in m.replace("<", " ").replace(">", " ").split()
-                  if part.startswith("igr_"))
+    # Shown once, on the page that answers the creation, with the agent command to paste.
+    secret = response.context["secret"]
+    assert secret.startswith("igr_")
+    assert secret in response.content.decode()
+    assert f"--registration-token {secret}" in response.context["command"]
     assert token.token_hash == hash_registration_secret(secret)
     assert token.description == "for the new node pool"
     assert timedelta(minutes=14) < token.expires_at - timezone.now() <= timedelta(minutes=15)

@@ -49,10 +49,13 @@ def test_check_deploy_is_clean_with_production_values(tmp_path):
             serialization.NoEncryption(),
         )
     )
+    from cryptography.fernet import Fernet
+
     env = {
         **PRODUCTION,
         "SECRET_KEY_FILE": str(secret_file),
         "AGENT_JWT_PRIVATE_KEY_FILE": str(signing_key),
+        "API_KEY_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
     }
     del env["SECRET_KEY"]
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
