@@ -7,8 +7,9 @@ sorted in `APPLY_ORDER`.
 
 from __future__ import annotations
 
-import json
 from typing import Any, Protocol
+
+import orjson
 
 from .apisix import APISIXDriver
 from .envoy_gateway import EnvoyGatewayDriver
@@ -136,4 +137,5 @@ def render_manifests(
     manifests = sorted(DRIVERS[gateway_class].render(ctx), key=_sort_key)
     # Drivers share sub-structures between objects (one filter list for every rule of a
     # route); the caller gets plain, unshared JSON data, which also dumps without YAML anchors.
-    return json.loads(json.dumps(manifests))
+    # orjson makes that copy several times faster than the json module (it was half the cost).
+    return orjson.loads(orjson.dumps(manifests))
