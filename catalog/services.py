@@ -17,7 +17,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from clusters.services import bump_desired_state_on_commit
-from impgateway import rbac
+from impgateway import audit, rbac
 from publishing.choices import AuthMode, PublishStatus
 from publishing.models import ProductPublish
 from publishing.translation.spec import ConsumerSpec
@@ -107,6 +107,7 @@ def request_subscription(
             {"environment": "the customer already has an open subscription to this product"}
         ) from None
     rbac.object_saved(subscription, None)
+    audit.record(user, audit.AuditAction.CREATE, subscription, None, audit.snapshot(subscription))
     logger.info(
         "Subscription #%s of customer %s to %s (%s): %s",
         subscription.pk,
@@ -132,6 +133,7 @@ def _locked(subscription: Subscription) -> Subscription:
 
 def _decide(subscription: Subscription, status: str, user) -> Subscription:
     locked = _locked(subscription)
+    before = audit.snapshot(locked)
     if locked.status != SubscriptionStatus.PENDING:
         raise ValidationError(
             {"status": f"only a pending subscription can be decided; this one is {locked.status}"}
@@ -140,6 +142,7 @@ def _decide(subscription: Subscription, status: str, user) -> Subscription:
     locked.decided_by = user if getattr(user, "is_authenticated", False) else None
     locked.decided_at = timezone.now()
     locked.save(update_fields=["status", "decided_by", "decided_at", "updated"])
+    audit.record(user, audit.AuditAction.UPDATE, locked, before, audit.snapshot(locked))
     logger.info("Subscription #%s %s", locked.pk, status)
     return locked
 
@@ -169,8 +172,10 @@ def cancel_subscription(subscription: Subscription, user=None) -> Subscription:
             {"status": f"only an open subscription can be cancelled; this one is {locked.status}"}
         )
     was_active = locked.status == SubscriptionStatus.ACTIVE
+    before = audit.snapshot(locked)
     locked.status = SubscriptionStatus.CANCELLED
     locked.save(update_fields=["status", "updated"])
+    audit.record(user, audit.AuditAction.UPDATE, locked, before, audit.snapshot(locked))
     _revoke_keys(APIKey.objects.filter(subscription=locked, revoked_at__isnull=True))
     if was_active:
         _bump_for([locked])
@@ -216,6 +221,7 @@ def create_api_key(
     secret = _issue(key)
     key.save()
     rbac.object_saved(key, None)
+    audit.record(user, audit.AuditAction.CREATE, key, None, audit.snapshot(key))
     if subscription.status == SubscriptionStatus.ACTIVE:
         _bump_for([subscription])
     logger.info(
@@ -233,6 +239,7 @@ def rotate_api_key(key: APIKey, user=None) -> IssuedKey:
     """A new secret for the key; the old one keeps working for API_KEY_ROTATION_GRACE seconds
     (an older previous secret stops at once)."""
     locked = _locked_key(key)
+    before = audit.snapshot(locked)
     now = timezone.now()
     status = locked.status_at(now)
     if status != APIKeyStatus.ACTIVE:
@@ -249,6 +256,7 @@ def rotate_api_key(key: APIKey, user=None) -> IssuedKey:
     secret = _issue(locked)
     locked.last_rotated = now
     locked.save()
+    audit.record(user, audit.AuditAction.UPDATE, locked, before, audit.snapshot(locked))
     if locked.subscription.status == SubscriptionStatus.ACTIVE:
         _bump_for([locked.subscription])
     logger.info("API key #%s rotated (now %s)", locked.pk, locked.prefix)
@@ -271,8 +279,10 @@ def revoke_api_key(key: APIKey, user=None) -> APIKey:
     locked = _locked_key(key)
     if locked.revoked_at is not None:
         raise ValidationError({"status": "the key is already revoked"})
+    before = audit.snapshot(locked)
     _revoke_keys(APIKey.objects.filter(pk=locked.pk))
     locked.refresh_from_db()
+    audit.record(user, audit.AuditAction.UPDATE, locked, before, audit.snapshot(locked))
     if locked.subscription.status == SubscriptionStatus.ACTIVE:
         _bump_for([locked.subscription])
     logger.info("API key #%s (%s) revoked", locked.pk, locked.prefix)

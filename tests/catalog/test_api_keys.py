@@ -214,3 +214,26 @@ def test_a_key_changed_in_a_rolled_back_transaction_bumps_nothing(world):
         raise RuntimeError("roll back")
     assert revisions(world["prod_a"]) == before
     assert not APIKey.objects.exists()
+
+
+def test_key_and_subscription_operations_are_audited_without_secrets(world, django_user_model):
+    from impgateway.models import AuditEvent
+
+    user = django_user_model.objects.create_user("keeper", password="pw-keeper-1")
+    subscription = active_subscription(world["product"])
+    issued = services.create_api_key(subscription, "ci", user=user)
+    rotated = services.rotate_api_key(issued.key, user=user)
+    services.revoke_api_key(issued.key, user=user)
+    services.cancel_subscription(subscription, user=user)
+    events = list(AuditEvent.objects.filter(username="keeper").order_by("pk"))
+    assert [(e.content_type.model, e.action) for e in events] == [
+        ("apikey", "create"),
+        ("apikey", "update"),
+        ("apikey", "update"),
+        ("subscription", "update"),
+    ]
+    assert events[2].after["revoked_at"] is not None
+    assert events[3].before["status"] == "active" and events[3].after["status"] == "cancelled"
+    everything = repr([(e.before, e.after) for e in events])
+    assert issued.secret not in everything and rotated.secret not in everything
+    assert "secret_hash" not in everything and "secret_encrypted" not in everything
