@@ -1,8 +1,9 @@
 """The console as people use it, in headless Chromium against a running control plane, a
 simulated cluster and a real agent: a provider signs in through the OIDC provider, builds an
-API service, publishes it, watches it turn Ready, edits, republishes and withdraws; an operator
-creates a registration token; a customer sees only their own subscriptions. Screenshots of the
-dashboard, the publish page and the cluster page land in test-artifacts/screenshots/."""
+API service, a product, a gateway with a listener and a publish on their add pages, publishes
+it, watches it turn Ready, edits, republishes and withdraws; an operator creates a
+registration token; a customer sees only their own subscriptions. Screenshots of the dashboard,
+the publish page and the cluster page land in test-artifacts/screenshots/."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from django.db import connection
 from django.test import Client
 from playwright.sync_api import Browser, Page, expect
 
-from catalog.models import APIService, Route
+from catalog.models import APIService, Gateway, Product, Route
 from clusters.desired_state import close_database_threads
 from impgateway import rbac
 from impgateway.models import AuditEvent, RoleGrant
@@ -33,10 +34,6 @@ from tests.agent.agent_harness import (
 from tests.conftest import REPO_ROOT
 from tests.factories import (
     CustomerFactory,
-    GatewayFactory,
-    ListenerFactory,
-    ProductFactory,
-    ProductPublishFactory,
     SubscriptionFactory,
     TenantFactory,
 )
@@ -89,9 +86,23 @@ def signed_in_page(browser: Browser, live_server, user) -> Page:
 
 
 def pick_autocomplete(page: Page, field: str, text: str) -> None:
+    """Choose `text` in an autocomplete (select2) field the way a user does: open it, type,
+    click the matching result; then the field shows the choice."""
     page.click(f"#id_{field} + .select2 .select2-selection")
-    page.fill(".select2-search__field", text)
-    page.locator(".select2-results__option", has_text=text).first.click()
+    search = page.locator(".select2-container--open .select2-search__field")
+    search.fill(text)
+    page.locator(".select2-container--open .select2-results__option:not(.loading-results)",
+                 has_text=text).first.click()
+    expect(page.locator(f"#select2-id_{field}-container")).to_contain_text(text)
+
+
+def choose_in_filter(page: Page, field: str, text: str) -> None:
+    """Move `text` from a filter_horizontal's "available" box to its "chosen" box: narrow the
+    list with the filter box, select the option, click the "choose" arrow."""
+    page.fill(f"#id_{field}_input", text)
+    page.select_option(f"#id_{field}_from", label=text)
+    page.click(f"#id_{field}_add")
+    expect(page.locator(f"#id_{field}_to option", has_text=text)).to_have_count(1)
 
 
 def test_provider_publishes_edits_and_withdraws_operator_and_customer(
@@ -148,16 +159,47 @@ def test_provider_publishes_edits_and_withdraws_operator_and_customer(
             "/orders/v1/carts", "/orders/v1/items",
         ]
 
-        # The product, the gateway template and the publish (the admin's own add pages are
-        # covered by the admin tests); saved the way the console saves them.
-        product = ProductFactory(tenant=acme, name="Orders", slug="orders")
-        gateway = GatewayFactory(tenant=acme, name="edge")
-        ListenerFactory(gateway=gateway)
-        publish = ProductPublishFactory(tenant=acme, product=product, gateway=gateway,
-                                        cluster=cluster, auth_mode="apikey")
-        publish.api_services.set([service])
-        for obj in (product, gateway, publish):
-            rbac.object_saved(obj, None)
+        # --- the product, the gateway template with an HTTP listener, and the publish -------
+        page.goto(f"{live_server.url}/admin/catalog/product/add/")
+        pick_autocomplete(page, "tenant", "Acme")
+        page.fill("#id_name", "Orders")
+        page.press("#id_name", "Tab")
+        # The slug (first label of the hostnames) is filled in from the name.
+        expect(page.locator("#id_slug")).to_have_value("orders")
+        page.click("input[name=_continue]")
+        expect(page.locator(".messagelist .success")).to_be_visible()
+        product = Product.objects.get(tenant=acme, slug="orders")
+        assert product.name == "Orders"
+
+        page.goto(f"{live_server.url}/admin/catalog/gateway/add/")
+        pick_autocomplete(page, "tenant", "Acme")
+        page.fill("#id_name", "edge")
+        page.click("#listeners-group .add-row a")
+        page.fill("#id_listeners-0-name", "http")
+        page.fill("#id_listeners-0-port", "80")
+        page.select_option("#id_listeners-0-protocol", "HTTP")
+        page.click("input[name=_continue]")
+        expect(page.locator(".messagelist .success")).to_be_visible()
+        gateway = Gateway.objects.get(tenant=acme, name="edge")
+        assert list(gateway.listeners.values_list("name", "port", "protocol")) == [
+            ("http", 80, "HTTP"),
+        ]
+
+        page.goto(f"{live_server.url}/admin/publishing/productpublish/add/")
+        pick_autocomplete(page, "tenant", "Acme")
+        pick_autocomplete(page, "product", "Orders")
+        choose_in_filter(page, "api_services", str(service))
+        pick_autocomplete(page, "gateway", "edge")
+        pick_autocomplete(page, "cluster", cluster.name)
+        page.select_option("#id_environment", "dev")
+        page.select_option("#id_auth_mode", "apikey")
+        page.click("input[name=_continue]")
+        expect(page.locator(".messagelist .success")).to_be_visible()
+        publish = ProductPublish.objects.get(tenant=acme, product=product)
+        assert (publish.gateway, publish.cluster, publish.environment, publish.auth_mode) == (
+            gateway, cluster, "dev", "apikey",
+        )
+        assert list(publish.api_services.all()) == [service]
 
         # --- publish, and the agent applies it; the gateway controller makes it Ready -------
         publish_url = f"{live_server.url}/admin/publishing/productpublish/{publish.pk}/change/"
@@ -223,6 +265,8 @@ def test_provider_publishes_edits_and_withdraws_operator_and_customer(
         assert {
             ("apiservice", "create"), ("backend", "create"), ("policy", "create"),
             ("route", "create"), ("route", "update"),
+            ("product", "create"), ("gateway", "create"), ("listener", "create"),
+            ("productpublish", "create"),
             ("productpublish", "publish"), ("productpublish", "withdraw"),
         } <= trail, trail
         page.goto(f"{live_server.url}/admin/publishing/productpublish/{publish.pk}/history/")
