@@ -7,15 +7,12 @@ from __future__ import annotations
 import base64
 
 import pytest
-from django.db import connection
 
 from catalog import services
-from clusters.desired_state import close_database_threads
 from tests.factories import CustomerFactory
 
 from .agent_harness import (
     AgentProcess,
-    ControlPlane,
     SimulatedCluster,
     agent_args,
     make_cluster,
@@ -27,23 +24,6 @@ from .agent_harness import (
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(150)]
 
-
-@pytest.fixture
-def control_plane(settings):
-    settings.AGENT_DB_THREADS = 1 if connection.vendor == "sqlite" else 4
-    settings.AGENT_WAKEUP_REDIS_URL = ""
-    plane = ControlPlane().start()
-    yield plane
-    plane.stop()
-    close_database_threads()
-
-
-@pytest.fixture
-def simulated(crd_dir, tmp_path):
-    cluster = SimulatedCluster(crd_dir, tmp_path)
-    cluster.add_gateway_class()
-    yield cluster
-    cluster.stop()
 
 
 def credentials(simulated: SimulatedCluster, publish_id: int) -> dict[str, str]:

@@ -9,10 +9,8 @@ import subprocess
 import time
 
 import pytest
-from django.db import connection
 
 from catalog.models import Route
-from clusters.desired_state import close_database_threads
 from publishing.services import withdraw
 from tests.conftest import REQUIRE_SERVICES
 
@@ -20,7 +18,6 @@ from .agent_harness import (
     AGENT_NAMESPACE,
     GATEWAY_API,
     AgentProcess,
-    ControlPlane,
     SimulatedCluster,
     agent_args,
     deployment,
@@ -35,23 +32,6 @@ from .agent_harness import (
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(150)]
 
-
-@pytest.fixture
-def control_plane(settings):
-    settings.AGENT_DB_THREADS = 1 if connection.vendor == "sqlite" else 4
-    settings.AGENT_WAKEUP_REDIS_URL = ""
-    plane = ControlPlane().start()
-    yield plane
-    plane.stop()
-    close_database_threads()
-
-
-@pytest.fixture
-def simulated(crd_dir, tmp_path):
-    cluster = SimulatedCluster(crd_dir, tmp_path)
-    cluster.add_gateway_class()
-    yield cluster
-    cluster.stop()
 
 
 def routes_by_path(simulated: SimulatedCluster, publish_id: int) -> dict[str, dict]:

@@ -7,17 +7,14 @@ from __future__ import annotations
 import time
 
 import pytest
-from django.db import connection
 
 from catalog.models import Route
 from clusters.choices import AgentStatus
-from clusters.desired_state import close_database_threads
 from clusters.models import Agent
 
 from .agent_harness import (
     AGENT_NAMESPACE,
     AgentProcess,
-    ControlPlane,
     SimulatedCluster,
     agent_args,
     deployment,
@@ -34,23 +31,6 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
 LEASE_DURATION = 2.0  # agent_args' --lease-duration
 WRITES = ('action="created"', 'action="configured"', 'action="pruned"')
 
-
-@pytest.fixture
-def control_plane(settings):
-    settings.AGENT_DB_THREADS = 1 if connection.vendor == "sqlite" else 4
-    settings.AGENT_WAKEUP_REDIS_URL = ""
-    plane = ControlPlane().start()
-    yield plane
-    plane.stop()
-    close_database_threads()
-
-
-@pytest.fixture
-def simulated(crd_dir, tmp_path):
-    cluster = SimulatedCluster(crd_dir, tmp_path)
-    cluster.add_gateway_class()
-    yield cluster
-    cluster.stop()
 
 
 def writes(port: int) -> float:

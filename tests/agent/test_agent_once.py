@@ -8,16 +8,12 @@ import sys
 
 import pytest
 import yaml
-from django.db import connection
 
-from clusters.desired_state import close_database_threads
 from publishing.services import withdraw
 from tests.conftest import REPO_ROOT
 
 from .agent_harness import (
     AGENT_NAMESPACE,
-    ControlPlane,
-    SimulatedCluster,
     agent_environment,
     deployment,
     free_port,
@@ -29,23 +25,6 @@ from .agent_harness import (
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
 
-
-@pytest.fixture
-def control_plane(settings):
-    settings.AGENT_DB_THREADS = 1 if connection.vendor == "sqlite" else 4
-    settings.AGENT_WAKEUP_REDIS_URL = ""
-    plane = ControlPlane().start()
-    yield plane
-    plane.stop()
-    close_database_threads()
-
-
-@pytest.fixture
-def simulated(crd_dir, tmp_path):
-    cluster = SimulatedCluster(crd_dir, tmp_path)
-    cluster.add_gateway_class()
-    yield cluster
-    cluster.stop()
 
 
 def run_agent(args: list[str], env: dict[str, str] | None = None, timeout: float = 60

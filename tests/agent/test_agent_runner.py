@@ -8,19 +8,15 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection
 
 from agent import config
 from agent.kube import connect
 from agent.platform import PlatformClient
 from agent.runner import Agent
-from clusters.desired_state import close_database_threads
 from clusters.models import Agent as AgentRow
 
 from .agent_harness import (
     AGENT_NAMESPACE,
-    ControlPlane,
-    SimulatedCluster,
     deployment,
     make_cluster,
     make_publish,
@@ -30,23 +26,6 @@ from .agent_harness import (
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
 
-
-@pytest.fixture
-def control_plane(settings):
-    settings.AGENT_DB_THREADS = 1 if connection.vendor == "sqlite" else 4
-    settings.AGENT_WAKEUP_REDIS_URL = ""
-    plane = ControlPlane().start()
-    yield plane
-    plane.stop()
-    close_database_threads()
-
-
-@pytest.fixture
-def simulated(crd_dir, tmp_path):
-    cluster = SimulatedCluster(crd_dir, tmp_path)
-    cluster.add_gateway_class()
-    yield cluster
-    cluster.stop()
 
 
 def in_process_agent(control_plane, simulated, tmp_path, cluster, name: str, **flags) -> Agent:

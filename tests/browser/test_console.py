@@ -23,8 +23,6 @@ from impgateway.models import AuditEvent, RoleGrant
 from publishing.models import ProductPublish
 from tests.agent.agent_harness import (
     AgentProcess,
-    ControlPlane,
-    SimulatedCluster,
     agent_args,
     deployment,
     make_cluster,
@@ -46,23 +44,6 @@ pytestmark = [
 
 SCREENSHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
 
-
-@pytest.fixture
-def control_plane(settings):
-    settings.AGENT_DB_THREADS = 4
-    settings.AGENT_WAKEUP_REDIS_URL = ""
-    plane = ControlPlane().start()
-    yield plane
-    plane.stop()
-    close_database_threads()
-
-
-@pytest.fixture
-def simulated(crd_dir, tmp_path):
-    cluster = SimulatedCluster(crd_dir, tmp_path)
-    cluster.add_gateway_class()
-    yield cluster
-    cluster.stop()
 
 
 def shot(page: Page, name: str) -> Path:
