@@ -229,20 +229,6 @@ def test_move_publishes_on_the_new_cluster_and_bumps_both(demo):
     assert Cluster.objects.get(pk=new.pk).desired_state_revision == 1
 
 
-def test_one_bump_per_transaction():
-    from django.db import transaction
-
-    cluster = ClusterFactory()
-    from clusters.services import bump_desired_state_on_commit
-
-    with transaction.atomic():
-        bump_desired_state_on_commit([cluster.pk])
-        bump_desired_state_on_commit([cluster.pk])
-        assert Cluster.objects.get(pk=cluster.pk).desired_state_revision == 0
-    # pytest-django wraps each test in a transaction: on_commit callbacks do not run here.
-    # The transactional test below checks the committed behaviour.
-
-
 @pytest.mark.django_db(transaction=True)
 def test_bumps_happen_after_commit_once_and_not_on_rollback():
     from django.db import transaction
