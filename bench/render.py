@@ -1,6 +1,7 @@
 """Benchmark: snapshot and translate a cluster with 500 publishes x 20 routes.
 
-Run: `.venv/bin/python bench/render.py [--publishes 500] [--routes 20] [--gateway-class C]`
+Run: `.venv/bin/python bench/render.py [--publishes 500] [--routes 20] [--gateway-class C]
+[--default-gc]`
 Uses a throw-away SQLite database unless DATABASE_URL is set. Prints figures; asserts nothing.
 """
 
@@ -23,6 +24,11 @@ def main() -> None:
     parser.add_argument("--publishes", type=int, default=500)
     parser.add_argument("--routes", type=int, default=20)
     parser.add_argument("--gateway-class", default="envoy-gateway")
+    parser.add_argument(
+        "--default-gc",
+        action="store_true",
+        help="keep CPython's garbage-collector settings (to see what tuning them gains)",
+    )
     args = parser.parse_args()
 
     workdir = tempfile.mkdtemp(prefix="impgateway-bench-")
@@ -35,6 +41,12 @@ def main() -> None:
 
     call_command("migrate", verbosity=0)
     cluster = build_data(args.publishes, args.routes, args.gateway_class)
+    # The web server and the agent tune the garbage collector once they have started; do the
+    # same here, now that Django is loaded and the data is in place.
+    from impgateway.runtime import GC_THRESHOLDS, tune_garbage_collector
+
+    if not args.default_gc:
+        tune_garbage_collector()
 
     from publishing import services
     from publishing.models import ProductPublish
@@ -71,6 +83,8 @@ def main() -> None:
     total_routes = sum(len(s["routes"]) for spec in specs for s in spec["services"])
     total = snapshot_seconds + translation_seconds
     print(f"cluster: {cluster.name}, gateway class {args.gateway_class}")
+    gc_settings = "CPython defaults" if args.default_gc else f"tuned, thresholds {GC_THRESHOLDS}"
+    print(f"garbage collector: {gc_settings}")
     print(f"publishes: {len(publishes)} ({ProductPublish.objects.count()} in the database)")
     print(f"routes: {total_routes}, manifests: {len(manifests)}")
     print(f"snapshot:    {snapshot_seconds * 1000:8.1f} ms  (peak {snapshot_peak / 2**20:.1f} MiB)")
@@ -95,6 +109,7 @@ def build_data(publish_count: int, route_count: int, gateway_class: str):
     )
     from clusters.models import Cluster
     from publishing.models import ProductPublish
+    from publishing.translation import CAPABILITY_MATRIX, Feature
 
     tenant = Tenant.objects.create(name="Bench", slug="bench")
     cluster = Cluster.objects.create(name="bench-cluster", region="bench", cloud_provider="aws")
@@ -115,14 +130,19 @@ def build_data(publish_count: int, route_count: int, gateway_class: str):
     service_objects = APIService.objects.bulk_create(
         APIService(tenant=tenant, name=f"service-{i}") for i in range(publish_count)
     )
+    # Backend settings the class can express (Traefik has no backend timeouts or health
+    # checks on Gateway API backends, NGINX Gateway Fabric no retries or health checks).
+    supported = CAPABILITY_MATRIX[gateway_class]
+    backend_settings = {}
+    if supported[Feature.BACKEND_TIMEOUT].supported:
+        backend_settings["timeout_seconds"] = 10
+    if supported[Feature.RETRIES].supported:
+        backend_settings["retry_attempts"] = 2
+    if supported[Feature.HEALTH_CHECKS].supported:
+        backend_settings["health_check_path"] = "/healthz"
     backends = Backend.objects.bulk_create(
         Backend(
-            service=s,
-            name="upstream",
-            endpoints=[f"svc-{s.pk}.bench.svc:8080"],
-            timeout_seconds=10,
-            retry_attempts=2,
-            health_check_path="/healthz",
+            service=s, name="upstream", endpoints=[f"svc-{s.pk}.bench.svc:8080"], **backend_settings
         )
         for s in service_objects
     )

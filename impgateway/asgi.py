@@ -14,6 +14,8 @@ import django
 from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
 
+from impgateway.runtime import tune_garbage_collector
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "impgateway.settings")
 django.setup(set_prefix=False)
 
@@ -44,7 +46,22 @@ agent_application = AgentASGIHandler()
 
 async def application(scope, receive, send) -> None:
     """Route agent API requests to the lean handler and everything else to the console's."""
-    if scope["type"] == "http" and scope["path"].startswith(AGENT_PATH_PREFIX):
+    if scope["type"] == "lifespan":
+        await lifespan(receive, send)
+    elif scope["type"] == "http" and scope["path"].startswith(AGENT_PATH_PREFIX):
         await agent_application(scope, receive, send)
     else:
         await console_application(scope, receive, send)
+
+
+async def lifespan(receive, send) -> None:
+    """The ASGI lifespan protocol: once the server has loaded the application and before it
+    accepts connections, tune the garbage collector (impgateway.runtime)."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            tune_garbage_collector()
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

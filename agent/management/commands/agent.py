@@ -14,6 +14,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from agent import config, logs
 from agent.runner import AgentExit, build_agent
+from impgateway.runtime import tune_garbage_collector
 
 
 class Command(BaseCommand):
@@ -35,6 +36,7 @@ class Command(BaseCommand):
         logs.configure(settings.log_format, settings.log_level)
         try:
             agent = build_agent(settings)
+            tune_garbage_collector()
             signal.signal(signal.SIGTERM, lambda signum, frame: agent.stop())
             signal.signal(signal.SIGINT, lambda signum, frame: agent.stop())
             if settings.once:
