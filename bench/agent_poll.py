@@ -262,7 +262,7 @@ def start_server(env: dict[str, str]) -> tuple[subprocess.Popen, int]:
         port = probe.getsockname()[1]
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "bench.agent_poll:make_application", "--factory",
-         "--host", "127.0.0.1", "--port", str(port), "--lifespan", "off", "--no-access-log",
+         "--host", "127.0.0.1", "--port", str(port), "--lifespan", "on", "--no-access-log",
          "--log-level", "warning", "--backlog", "4096", "--timeout-keep-alive", "120"],
         cwd=ROOT, env=env,
     )

@@ -206,46 +206,60 @@ def authenticate_agent(claims: AccessClaims, now: datetime | None = None) -> Age
     every AGENT_SEEN_WRITE_INTERVAL seconds (or when the agent was marked disconnected).
     Raises InvalidAgentToken for a disabled, re-registered or deleted agent.
     """
-    row = _read_agent(claims.agent_id, claims.cluster_id)
+    now = now or timezone.now()
+    session, seen_due = agent_session(claims, _read_agent(claims.agent_id, claims.cluster_id), now)
+    if seen_due:
+        note_agent_seen(claims.agent_id, now)
+    return session
+
+
+def agent_session(
+    claims: AccessClaims, row: tuple | None, now: datetime
+) -> tuple[AgentSession, bool]:
+    """Check the agent row (`read_agent_sql`) of a verified token: the session, and whether the
+    agent's last seen is due to be written. Raises InvalidAgentToken."""
     if row is None:
         raise InvalidAgentToken("token revoked: the agent no longer exists")
     enabled, generation, status, last_seen_at, revision = row
     if not enabled or generation != claims.generation:
         raise InvalidAgentToken("token revoked")
-    now = now or timezone.now()
     if last_seen_at is not None and timezone.is_naive(last_seen_at):
         last_seen_at = timezone.make_aware(last_seen_at, UTC)  # SQLite stores UTC, naive
-    if (
+    seen_due = (
         status != AgentStatus.CONNECTED
         or last_seen_at is None
         or now - last_seen_at >= timedelta(seconds=settings.AGENT_SEEN_WRITE_INTERVAL)
-    ):
-        Agent.objects.filter(pk=claims.agent_id).update(
-            last_seen_at=now, status=AgentStatus.CONNECTED
-        )
-    return AgentSession(
+    )
+    session = AgentSession(
         agent_id=claims.agent_id,
         cluster_id=claims.cluster_id,
         generation=claims.generation,
         desired_state_revision=revision,
         token_expires_at=claims.expires_at,
     )
+    return session, seen_due
+
+
+def note_agent_seen(agent_id: int, now: datetime) -> None:
+    """Record that the agent made a request (and so is connected)."""
+    Agent.objects.filter(pk=agent_id).update(last_seen_at=now, status=AgentStatus.CONNECTED)
 
 
 def _read_agent(agent_id: int, cluster_id: int) -> tuple | None:
-    """(enabled, token generation, status, last seen, cluster revision) of an agent.
-
-    Every agent request runs this, so it is one indexed join written in SQL: compiling the
-    equivalent ORM query costs twice what the database does.
-    """
     connection = connections["default"]
     with connection.cursor() as cursor:
-        cursor.execute(_read_agent_sql(connection.vendor), [agent_id, cluster_id])
+        cursor.execute(read_agent_sql(connection.vendor), [agent_id, cluster_id])
         return cursor.fetchone()
 
 
 @lru_cache(maxsize=4)
-def _read_agent_sql(vendor: str) -> str:
+def read_agent_sql(vendor: str) -> str:
+    """The query for (enabled, token generation, status, last seen, cluster revision) of an
+    agent, with the agent id and cluster id as its two parameters.
+
+    Every agent request runs it, so it is one indexed join written in SQL: compiling the
+    equivalent ORM query costs twice what the database does.
+    """
     quote = connections["default"].ops.quote_name
     agent, cluster = Agent._meta, Cluster._meta
 

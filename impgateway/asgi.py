@@ -3,16 +3,21 @@
 Requests to the agent API (`/api/v1/agent/`) go to a Django handler with a short middleware
 chain. Agents carry bearer tokens, not sessions: session, CSRF, locale, auth and message
 middleware do nothing for them, yet each of those moves every request onto a thread and back,
-which is most of the cost of answering a thousand woken long-polls at once.
+which is most of the cost of answering a thousand woken long-polls at once. Async agent views
+(the desired-state long-poll) also run without the thread Django gives every request for its
+sync work: a waiting agent holds a coroutine and nothing else.
 """
 
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 
 import django
+from asgiref.sync import iscoroutinefunction
 from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
+from django.urls import Resolver404, get_resolver
 
 from impgateway.runtime import tune_garbage_collector
 
@@ -38,6 +43,26 @@ class AgentASGIHandler(ASGIHandler):
             super().load_middleware(is_async=is_async)
         finally:
             settings.MIDDLEWARE = console_middleware
+
+    async def __call__(self, scope, receive, send) -> None:
+        if serves_async_view(scope["path"]):
+            # Django wraps each request in a ThreadSensitiveContext, which starts a thread for
+            # the request's sync steps (the request_started and request_finished signals) and
+            # keeps it until the response is sent: a thread parked per waiting long-poll. Without
+            # it those few steps share asgiref's one sync thread; the view itself is async.
+            await self.handle(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+
+@lru_cache(maxsize=64)
+def serves_async_view(path: str) -> bool:
+    """Whether `path` resolves to an async view (agent API paths only reach this)."""
+    try:
+        match = get_resolver().resolve(path)
+    except Resolver404:
+        return False
+    return iscoroutinefunction(match.func)
 
 
 console_application = ASGIHandler()

@@ -550,7 +550,8 @@ AGENT_WAKEUP_REDIS_URL = env_url(
 )
 AGENT_WAKEUP_CHANNEL = env_str("AGENT_WAKEUP_CHANNEL", "impgateway:desired-state")
 # Threads (each with its own database connection) that serve the async desired-state view's
-# queries; 0 runs them on Django's per-request thread instead (the test client does this).
+# queries, and on PostgreSQL the most async connections per event loop for its agent check;
+# 0 runs all of them on Django's sync thread instead (the test client does this).
 AGENT_DB_THREADS = env_int("AGENT_DB_THREADS", 8, minimum=0, maximum=64)
 
 CELERY_BEAT_SCHEDULE["clusters-mark-silent-agents-disconnected"] = {

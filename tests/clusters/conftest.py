@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import redis
+import uvicorn
 from django.db import connection
 from django.test import Client
 
@@ -238,3 +241,50 @@ def wait_until(predicate, timeout: float, interval: float = 0.1) -> bool:
 @pytest.fixture
 def repo_root() -> Iterator[Path]:
     yield REPO_ROOT
+
+
+class ServerThread:
+    """uvicorn serving impgateway.asgi:application from a thread of the test process, so it
+    sees the test database (also SQLite's in-memory one)."""
+
+    def __init__(self) -> None:
+        from impgateway.asgi import application
+
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.socket.bind(("127.0.0.1", 0))
+        self.port = self.socket.getsockname()[1]
+        config = uvicorn.Config(
+            application, lifespan="off", log_level="warning", backlog=2048, timeout_keep_alive=75
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> ServerThread:
+        self.thread.start()
+        assert wait_until(lambda: self.server.started, timeout=10)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+        self.socket.close()
+
+
+@pytest.fixture
+def database_threads(settings) -> None:
+    # SQLite's shared in-memory test database locks whole tables between connections: one
+    # database thread keeps the server's queries in order. PostgreSQL takes a real pool.
+    settings.AGENT_DB_THREADS = 1 if connection.vendor == "sqlite" else 4
+
+
+@pytest.fixture
+def server(database_threads) -> Iterator[ServerThread]:
+    with ServerThread() as running:
+        yield running

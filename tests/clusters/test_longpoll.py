@@ -4,16 +4,13 @@ every waiter answered; woken in-process or through Redis, also across servers.""
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
 import redis
-import uvicorn
-from django.db import connection, transaction
+from django.db import transaction
 
 from clusters import wakeup
 from clusters.models import Agent, Cluster
@@ -22,57 +19,10 @@ from clusters.wakeup import publish_wakeups, waiting_agents
 from publishing.services import publish_revision
 from tests.factories import ClusterFactory
 
-from .conftest import make_publish, token_for, wait_until
+from .conftest import ServerThread, make_publish, token_for, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 URL = "/api/v1/agent/desired-state"
-
-
-class ServerThread:
-    """uvicorn serving impgateway.asgi:application from a thread of the test process, so it
-    sees the test database (also SQLite's in-memory one)."""
-
-    def __init__(self) -> None:
-        from impgateway.asgi import application
-
-        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.socket.bind(("127.0.0.1", 0))
-        self.port = self.socket.getsockname()[1]
-        config = uvicorn.Config(
-            application, lifespan="off", log_level="warning", backlog=2048, timeout_keep_alive=75
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> ServerThread:
-        self.thread.start()
-        assert wait_until(lambda: self.server.started, timeout=10)
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=15)
-        self.socket.close()
-
-
-@pytest.fixture
-def database_threads(settings) -> None:
-    # SQLite's shared in-memory test database locks whole tables between connections: one
-    # database thread keeps the server's queries in order. PostgreSQL takes a real pool.
-    settings.AGENT_DB_THREADS = 1 if connection.vendor == "sqlite" else 4
-
-
-@pytest.fixture
-def server(database_threads) -> Iterator[ServerThread]:
-    with ServerThread() as running:
-        yield running
 
 
 def agents_of(cluster: Cluster, count: int) -> list[str]:
@@ -132,8 +82,12 @@ def test_200_waiters_on_one_server_are_all_answered_after_one_publish(wakeups, s
     publish = make_publish(cluster)
     tokens = agents_of(cluster, 200)
     etag = etag_of(server.url, tokens[0])
+    threads_before = threading.active_count()
     with Waiters([server.url], tokens, etag, wait=30) as waiters:
         assert wait_until(lambda: waiting_agents() == 200, timeout=20), waiting_agents()
+        # A waiting agent holds no thread (Django would park one per request): the client's
+        # thread and the database threads are all that is added.
+        assert threading.active_count() - threads_before < 20, threading.active_count()
         published_at = time.monotonic()
         publish_revision(publish)  # commits: bump, then wake-up
     assert len(waiters.results) == 200
