@@ -9,7 +9,6 @@ asserts nothing.
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import statistics
 import sys
@@ -35,17 +34,22 @@ def main() -> None:
     django.setup()
     from django.conf import settings
     from django.core.management import call_command
+    from django.db import connection
 
     settings.ALLOWED_HOSTS = ["*"]
     call_command("migrate", verbosity=0)
     callers = build_data(args.services)
-    # Building 10,000 services leaves a large heap in this process that a real web process
-    # would not hold; freeze it so the collector's full passes over it do not show up as
-    # request latency.
-    gc.collect()
-    gc.freeze()
+    if connection.vendor == "postgresql":
+        # A live database has planner statistics (autovacuum gathers them); a freshly filled
+        # one has none yet.
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+    from impgateway.runtime import tune_garbage_collector
 
-    from django.db import connection
+    # As the web server does once started (impgateway.runtime); it also freezes the large heap
+    # that building 10,000 services left in this process, which a web process would not hold.
+    tune_garbage_collector()
+
     from django.test.utils import CaptureQueriesContext
     from rest_framework.test import APIClient
 

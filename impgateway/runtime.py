@@ -9,18 +9,20 @@ free. Measured with `bench/render.py`, those passes were two thirds of the rende
 
 So once a process has loaded its code it freezes that start-up heap (moves it to a generation
 the collector never scans: the objects are still freed when no longer referenced, but reference
-cycles among them are not collected) and collects young objects less often. Nothing we build
-lives in reference cycles for long; a young pass every 50,000 allocations still frees the cycles
-a request leaves behind while they are young.
+cycles among them are not collected) and collects young objects less often. The young threshold
+is a trade: each request leaves a few thousand objects in reference cycles (model instances and
+their caches, serializer trees), and a young pass over 50,000 objects took long enough to show
+in the API's p95 (`bench/api_lists.py`: 47 ms against 34 ms at 10,000), while 2,000 left
+rendering slow (`bench/render.py`: 0.89 s against 0.67 s at 10,000).
 """
 
 from __future__ import annotations
 
 import gc
 
-# Young collection every 50,000 net allocations (CPython's default is 700, 2,000 since 3.13),
-# a middle-generation pass every 20 of those, a full pass considered every 20 of those.
-GC_THRESHOLDS = (50_000, 20, 20)
+# A young collection every 10,000 net allocations (CPython's default is 700, 2,000 since 3.13),
+# a middle-generation pass every 10 of those, a full pass considered every 10 of those.
+GC_THRESHOLDS = (10_000, 10, 10)
 
 _tuned = False
 
