@@ -144,6 +144,30 @@ def service_call(function, *args, fields: Iterable[str] = (), **kwargs):
 _BIGGEST_ID = 2**63 - 1
 
 
+PREFETCHED_PREFIX = "prefetched_"
+
+
+class PrefetchedListSerializer(serializers.ListSerializer):
+    """The list serializer of nested read-only relations: it takes the list a view prefetched
+    with `Prefetch(<relation>, ..., to_attr="prefetched_<relation>")` when the object has one,
+    and the relation otherwise (an object just created or updated).
+
+    Prefetching into the relation itself makes Django build a queryset per object to hold
+    each cached list; for a page of 50 API services with three relations that was 150 of them.
+    """
+
+    def get_attribute(self, instance):
+        prefetched = getattr(instance, PREFETCHED_PREFIX + self.source, None)
+        if prefetched is not None:
+            return prefetched
+        return super().get_attribute(instance)
+
+
+def prefetch_list(relation: str, queryset: models.QuerySet) -> models.Prefetch:
+    """The prefetch a `PrefetchedListSerializer` for `relation` reads."""
+    return models.Prefetch(relation, queryset=queryset, to_attr=PREFETCHED_PREFIX + relation)
+
+
 class IdFilter(django_filters.NumberFilter):
     """A whole number within the database's integer range (ids, ports, counts)."""
 
@@ -224,7 +248,18 @@ def restrict_choices(serializer: serializers.BaseSerializer, user) -> None:
             and not relation.read_only
             and relation.queryset is not None
         ):
-            relation.queryset = rbac.restrict(relation.queryset.all(), user, "view")
+            _restrict_when_used(relation, user)
+
+
+def _restrict_when_used(relation: serializers.RelatedField, user) -> None:
+    """Restrict the relation's choices when it first asks for them (validating a write,
+    rendering a form, OPTIONS): a JSON read never does, and need not pay for it."""
+    unrestricted = relation.queryset
+
+    def get_queryset():
+        return rbac.restrict(unrestricted.all(), user, "view")
+
+    relation.get_queryset = get_queryset
 
 
 class ScopedGenericViewSet(viewsets.GenericViewSet):

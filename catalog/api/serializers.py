@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from impgateway.api import ValidatedModelSerializer
+from impgateway.api import PrefetchedListSerializer, ValidatedModelSerializer
 
 from ..choices import Environment, HeaderMatchType, HTTPMethod, TLSMode
 from ..models import APIService, Backend, Gateway, Listener, Policy, Product, Route
@@ -22,6 +22,7 @@ class BackendBriefSerializer(serializers.ModelSerializer):
         model = Backend
         fields = ("id", "name")
         read_only_fields = fields
+        list_serializer_class = PrefetchedListSerializer
 
 
 class RouteBriefSerializer(serializers.ModelSerializer):
@@ -29,6 +30,7 @@ class RouteBriefSerializer(serializers.ModelSerializer):
         model = Route
         fields = ("id", "name", "path")
         read_only_fields = fields
+        list_serializer_class = PrefetchedListSerializer
 
 
 class PolicyBriefSerializer(serializers.ModelSerializer):
@@ -36,6 +38,7 @@ class PolicyBriefSerializer(serializers.ModelSerializer):
         model = Policy
         fields = ("id", "name", "kind")
         read_only_fields = fields
+        list_serializer_class = PrefetchedListSerializer
 
 
 class APIServiceSerializer(ValidatedModelSerializer):
@@ -203,6 +206,7 @@ class GatewayListenerSerializer(serializers.ModelSerializer):
         model = Listener
         fields = ("id", "name", "port", "protocol", "hostname", "tls_mode", "certificate_ref")
         read_only_fields = fields
+        list_serializer_class = PrefetchedListSerializer
 
 
 class GatewaySerializer(ValidatedModelSerializer):

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch
-
-from impgateway.api import ScopedModelViewSet
+from impgateway.api import ScopedModelViewSet, prefetch_list
 
 from .. import filtersets
 from ..models import APIService, Backend, Gateway, Listener, Policy, Product, Route
@@ -13,9 +11,9 @@ from . import serializers
 
 class APIServiceViewSet(ScopedModelViewSet):
     queryset = APIService.objects.select_related("tenant").prefetch_related(
-        Prefetch("backends", queryset=Backend.objects.order_by("name")),
-        Prefetch("routes", queryset=Route.objects.order_by("name")),
-        Prefetch("policies", queryset=Policy.objects.order_by("name")),
+        prefetch_list("backends", Backend.objects.order_by("name")),
+        prefetch_list("routes", Route.objects.order_by("name")),
+        prefetch_list("policies", Policy.objects.order_by("name")),
     )
     serializer_class = serializers.APIServiceSerializer
     filterset_class = filtersets.APIServiceFilterSet
@@ -57,7 +55,7 @@ class ProductViewSet(ScopedModelViewSet):
 
 class GatewayViewSet(ScopedModelViewSet):
     queryset = Gateway.objects.select_related("tenant").prefetch_related(
-        Prefetch("listeners", queryset=Listener.objects.order_by("port", "name"))
+        prefetch_list("listeners", Listener.objects.order_by("port", "name"))
     )
     serializer_class = serializers.GatewaySerializer
     filterset_class = filtersets.GatewayFilterSet

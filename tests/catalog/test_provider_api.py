@@ -240,6 +240,37 @@ def test_service_lists_its_parts_and_filters_by_service(world):
     assert [r["name"] for r in routes] == ["orders"]
 
 
+def test_nested_parts_come_sorted_in_lists_and_in_write_responses(world):
+    api = client_for(world, "org-admin", "org")
+    service = world["A.service"]
+    RouteFactory(service=service, name="alpha", path="/v1/alpha", backend=world["A.backend"])
+    rbac.sync_all()
+    listed = {item["id"]: item for item in api.get("/api/v1/api-services/").json()["results"]}
+    assert [r["name"] for r in listed[service.pk]["routes"]] == ["alpha", "list"]
+    assert [b["name"] for b in listed[service.pk]["backends"]] == ["main"]
+    changed = api.patch(
+        f"/api/v1/api-services/{service.pk}/", {"description": "changed"}, format="json"
+    )
+    assert changed.status_code == 200, changed.json()
+    assert [r["name"] for r in changed.json()["routes"]] == ["alpha", "list"]
+    created = api.post(
+        "/api/v1/api-services/", {"tenant": world["A.tenant"].pk, "name": "fresh"}, format="json"
+    )
+    assert created.status_code == 201, created.json()
+    body = created.json()
+    assert (body["backends"], body["routes"], body["policies"]) == ([], [], [])
+    gateway = api.get(f"/api/v1/gateways/{world['A.g1'].pk}/").json()
+    ports = [listener["port"] for listener in gateway["listeners"]]
+    assert ports and ports == sorted(ports)
+
+
+def test_browsable_api_forms_offer_only_objects_the_user_may_view(world):
+    api = client_for(world, "org-admin", "org")
+    page = api.get("/api/v1/routes/", HTTP_ACCEPT="text/html").content.decode()
+    assert f'<option value="{world["A.service"].pk}"' in page
+    assert f'<option value="{world["B.service"].pk}"' not in page
+
+
 def test_filters_search_and_ordering(world):
     api = client_for(world, "org-admin", "org")
     ProductFactory(tenant=world["A.tenant"], slug="tagged", name="Tagged", tags=["gold"])
