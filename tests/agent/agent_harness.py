@@ -80,6 +80,8 @@ class ControlPlane:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", self.port))
+        # Lifespan off: its start-up would tune the garbage collector of the whole test
+        # process (impgateway.runtime; tests/impgateway/test_runtime.py covers it).
         config = uvicorn.Config(application, lifespan="off", log_level="warning",
                                 timeout_graceful_shutdown=1)
         self.server = uvicorn.Server(config)

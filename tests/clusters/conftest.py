@@ -254,6 +254,8 @@ class ServerThread:
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.socket.bind(("127.0.0.1", 0))
         self.port = self.socket.getsockname()[1]
+        # Lifespan off: its start-up would tune the garbage collector of the whole test
+        # process (impgateway.runtime; tests/impgateway/test_runtime.py covers it).
         config = uvicorn.Config(
             application, lifespan="off", log_level="warning", backlog=2048, timeout_keep_alive=75
         )
