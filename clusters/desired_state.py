@@ -35,6 +35,7 @@ from publishing.deployments import ensure_deployment_rows, removals_for_cluster
 from publishing.models import ProductPublish
 
 from . import services
+from .loops import PerLoop
 from .models import Cluster
 from .protocol import DesiredPublish, DesiredStateResponse, etag_matches
 from .tokens import InvalidAgentToken, decode_access_token
@@ -195,11 +196,7 @@ def close_database_threads() -> None:
         if _threads is not None:
             _threads.close()
             _threads = None
-    with _readers_lock:
-        readers = list(_readers.values())
-        _readers.clear()
-    for reader in readers:
-        reader.close()
+    _readers.clear()
 
 
 async def run_database(function: Callable[..., T], *args) -> T:
@@ -260,8 +257,7 @@ class AgentReader:
             self._idle.pop().pgconn.finish()
 
 
-_readers: dict[asyncio.AbstractEventLoop, AgentReader] = {}
-_readers_lock = threading.Lock()
+_readers: PerLoop[AgentReader] = PerLoop(release=AgentReader.close)
 
 
 def _agent_reader() -> AgentReader | None:
@@ -270,16 +266,13 @@ def _agent_reader() -> AgentReader | None:
     connection = connections["default"]
     if settings.AGENT_DB_THREADS == 0 or connection.vendor != "postgresql":
         return None
-    loop = asyncio.get_running_loop()
-    reader = _readers.get(loop)
-    if reader is None:
+
+    def create(loop) -> AgentReader:
         params = connection.get_connection_params()
         params.pop("cursor_factory", None)  # Django's cursor class is a sync one
-        with _readers_lock:
-            for stale in [other for other in _readers if other.is_closed()]:
-                _readers.pop(stale).close()
-            reader = _readers[loop] = AgentReader(settings.AGENT_DB_THREADS, params)
-    return reader
+        return AgentReader(settings.AGENT_DB_THREADS, params)
+
+    return _readers.get(create)
 
 
 async def authenticate(claims) -> services.AgentSession:
@@ -337,18 +330,11 @@ class RenderCache:
         return revision, body
 
 
-_render_caches: dict[asyncio.AbstractEventLoop, RenderCache] = {}
+_render_caches: PerLoop[RenderCache] = PerLoop()
 
 
 def _render_cache() -> RenderCache:
-    loop = asyncio.get_running_loop()
-    cache = _render_caches.get(loop)
-    if cache is None:
-        # Forget caches of loops that have closed (the test client runs one loop per request).
-        for stale in [other for other in _render_caches if other.is_closed()]:
-            del _render_caches[stale]
-        cache = _render_caches[loop] = RenderCache()
-    return cache
+    return _render_caches.get(lambda loop: RenderCache())
 
 
 # --- The request ---------------------------------------------------------------------------

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-import threading
 from functools import lru_cache
 
 import redis
@@ -26,6 +25,8 @@ import redis.asyncio
 from django.conf import settings
 
 from impgateway import metrics
+
+from .loops import PerLoop
 
 logger = logging.getLogger(__name__)
 
@@ -209,6 +210,12 @@ class WakeupHub:
             return
         self._deliver({cluster_id: revision})
 
+    def discard(self) -> None:
+        """Stop listening without waiting: the hub was replaced, or its loop has closed."""
+        self._closed = True
+        if self._listener is not None and not self.loop.is_closed():
+            self._listener.cancel()
+
     async def close(self) -> None:
         """Stop listening (the loop's end does this too, by cancelling the listener)."""
         self._closed = True
@@ -229,16 +236,12 @@ async def _close_quietly(pubsub, client) -> None:
         pass
 
 
-_hubs: dict[asyncio.AbstractEventLoop, WakeupHub] = {}
-_hubs_lock = threading.Lock()
+_hubs: PerLoop[WakeupHub] = PerLoop(release=lambda hub: hub.discard())
 
 
 def _all_hubs() -> list[WakeupHub]:
-    """The hubs of this process's open event loops (those of closed loops are forgotten)."""
-    with _hubs_lock:
-        for loop in [loop for loop in _hubs if loop.is_closed()]:
-            del _hubs[loop]
-        return list(_hubs.values())
+    """The hubs of this process's open event loops."""
+    return _hubs.all()
 
 
 def waiting_agents() -> int:
@@ -248,16 +251,8 @@ def waiting_agents() -> int:
 
 def current_hub() -> WakeupHub:
     """The hub of the running event loop, created on first use with the current settings."""
-    loop = asyncio.get_running_loop()
     redis_url, channel = settings.AGENT_WAKEUP_REDIS_URL, settings.AGENT_WAKEUP_CHANNEL
-    with _hubs_lock:
-        for closed in [other for other in _hubs if other.is_closed()]:
-            del _hubs[closed]
-        hub = _hubs.get(loop)
-        if hub is None or (hub.redis_url, hub.channel) != (redis_url, channel):
-            if hub is not None:
-                hub._closed = True
-                if hub._listener is not None:
-                    hub._listener.cancel()
-            hub = _hubs[loop] = WakeupHub(loop, redis_url, channel)
-    return hub
+    return _hubs.get(
+        lambda loop: WakeupHub(loop, redis_url, channel),
+        outdated=lambda hub: (hub.redis_url, hub.channel) != (redis_url, channel),
+    )

@@ -28,6 +28,7 @@ from agent.runner import Backoff, merge_report
 from agent.simcluster import SimCluster
 from agent.sink import ManifestSink
 from publishing.translation import GATEWAY_CLASSES, render_manifests
+from tests.agent.agent_harness import unreachable_kubeconfig
 from tests.conftest import REPO_ROOT
 from tests.publishing.specs import demo_spec, expressible
 
@@ -521,13 +522,7 @@ def test_unsent_drift_events_survive_a_newer_report():
 
 
 def test_kube_client_reports_unreachable_servers(tmp_path):
-    kubeconfig = tmp_path / "kubeconfig.yaml"
-    kubeconfig.write_text(json.dumps({
-        "apiVersion": "v1", "kind": "Config", "current-context": "c",
-        "clusters": [{"name": "c", "cluster": {"server": "http://127.0.0.1:9"}}],
-        "users": [{"name": "u", "user": {"token": "t"}}],
-        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}))
-    client = connect(kubeconfig)
+    client = connect(unreachable_kubeconfig(tmp_path))
     with pytest.raises(KubeError) as failure:
         client.server_version()
     assert failure.value.status == 0 and failure.value.retryable

@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 from impgateway.runtime import GC_THRESHOLDS
+from tests.agent.agent_harness import unreachable_kubeconfig
 from tests.conftest import REPO_ROOT
 
 DEFAULT_THRESHOLDS = [700, 10, 10]
@@ -81,12 +82,7 @@ def test_the_wsgi_module_tunes_the_collector_when_a_server_loads_it():
 def test_the_agent_command_tunes_the_collector_before_it_runs(tmp_path):
     # The agent gets as far as registering with a control plane that is not there; by then
     # it has tuned the collector.
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(json.dumps({
-        "apiVersion": "v1", "kind": "Config", "current-context": "c",
-        "clusters": [{"name": "c", "cluster": {"server": "http://127.0.0.1:9"}}],
-        "users": [{"name": "u", "user": {"token": "t"}}],
-        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}))
+    kubeconfig = unreachable_kubeconfig(tmp_path)
     report = run_python(
         "import django; django.setup()\n"
         "from django.core.management import CommandError, call_command\n"
