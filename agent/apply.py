@@ -1,6 +1,10 @@
 """Server-Side Apply of one publish's manifests, as a change set: created, configured,
 unchanged or failed per object.
 
+An object is written only when it is the publish's own: absent, or carrying the managed-by
+label and the publish's id. Tenants share clusters; an object that another publish (or anyone
+else) owns is never written over, and the result records the conflict instead.
+
 Each object is first applied with `dryRun=All`; when the result equals the live object (its
 essence: no status, resourceVersion, generation, managedFields timestamps) nothing is written,
 so a reconcile that changes nothing writes nothing. Objects go in the order given (the
@@ -18,6 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import groupby
 from typing import Any
+
+from publishing.translation.naming import MANAGED_BY, MANAGED_BY_LABEL, PUBLISH_LABEL
 
 from .kube import KubeClient, KubeError, ObjectKey
 from .logs import log_event, warn_event
@@ -45,6 +51,9 @@ class ObjectResult:
     live: dict[str, Any] | None = None  # the object as it is now (None when failed)
     changed_paths: list[str] = field(default_factory=list)  # where it differed before
     error: str = ""
+    conflict: bool = False  # refused: the object belongs to someone else
+    # The publish that owns the object this one would have written over, when one does.
+    owner: int | None = None
 
 
 @dataclass
@@ -69,6 +78,28 @@ class ChangeSet:
         for result in self.results:
             counts[result.action] += 1
         return counts
+
+
+def publish_owner(obj: dict[str, Any]) -> int | None:
+    """The id of the publish an object belongs to; None when Imp-Gateway does not manage it."""
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    if labels.get(MANAGED_BY_LABEL) != MANAGED_BY:
+        return None
+    owner = labels.get(PUBLISH_LABEL, "")
+    return int(owner) if owner.isdigit() else None
+
+
+def conflict(live: dict[str, Any], manifest: dict[str, Any]) -> str:
+    """Why `manifest` may not be applied over `live` (empty when it may: the same publish's
+    object). Never names the other publish: it may be another tenant's."""
+    mine = publish_owner(manifest)
+    owner = publish_owner(live)
+    if owner is not None and owner == mine:
+        return ""
+    key = ObjectKey.of(manifest)
+    if owner is None:
+        return f"conflict: {key} exists and is not managed by Imp-Gateway; left as it is"
+    return f"conflict: {key} belongs to another publish; left as it is"
 
 
 def essence(obj: dict[str, Any]) -> dict[str, Any]:
@@ -144,6 +175,12 @@ def _apply_one(
     for attempt in range(1, attempts + 1):
         try:
             live = kube.get(key)
+            refused = conflict(live, manifest) if live is not None else ""
+            if refused:
+                warn_event("apply", kind=key.kind, namespace=key.namespace, name=key.name,
+                           result=FAILED, reason="conflict", owner=publish_owner(live))
+                return ObjectResult(key, FAILED, error=refused, conflict=True,
+                                    owner=publish_owner(live))
             planned = kube.apply(manifest, field_manager=field_manager, dry_run=True)
             if live is not None and unchanged(live, planned, field_manager):
                 return ObjectResult(key, UNCHANGED, live=live)

@@ -17,10 +17,11 @@ from clusters.protocol import MAX_ENTRIES_PER_LIST, DriftEvent
 
 from .apply import CONFIGURED, CREATED, ChangeSet, apply_changeset
 from .conditions import object_ref
-from .kube import KubeClient
+from .kube import KubeClient, ObjectKey
 from .logs import log_event
 
 DELETED_FIELD = "(object deleted)"
+REFUSED_FIELD = "(another publish tried to write this object; it was left as it is)"
 
 
 def drift_events(changeset: ChangeSet, detected_at: datetime | None = None) -> list[DriftEvent]:
@@ -38,6 +39,16 @@ def drift_events(changeset: ChangeSet, detected_at: datetime | None = None) -> l
             "action": "reapplied",
         })
     return events
+
+
+def refused_event(key: ObjectKey, detected_at: datetime | None = None) -> DriftEvent:
+    """The event an object's owner gets when another publish tried to write over it."""
+    return {
+        "object": object_ref(key),
+        "detected_at": (detected_at or datetime.now(UTC)).isoformat(timespec="seconds"),
+        "fields": [REFUSED_FIELD],
+        "action": "refused",
+    }
 
 
 def check_drift(

@@ -17,7 +17,7 @@ from typing import Any
 from publishing.translation import APPLY_ORDER
 from publishing.translation.naming import MANAGED_BY, MANAGED_BY_LABEL, PUBLISH_LABEL
 
-from .apply import LeadershipLost
+from .apply import LeadershipLost, publish_owner
 from .kube import KubeClient, KubeError, ObjectKey
 from .logs import log_event, warn_event
 
@@ -142,6 +142,8 @@ class InventoryStore:
 class PruneResult:
     pruned: list[ObjectKey] = field(default_factory=list)
     failed: list[tuple[ObjectKey, str]] = field(default_factory=list)
+    # Listed in the inventory but owned by someone else now: left alone, dropped from the list.
+    released: list[ObjectKey] = field(default_factory=list)
 
 
 def prune(
@@ -152,8 +154,9 @@ def prune(
 ) -> PruneResult:
     """Delete objects that left a publish's desired state, routes first.
 
-    An object that now carries another publish's label (or no longer ours) is left alone and
-    counted as pruned from this inventory: it belongs to someone else.
+    Deletes only objects that still carry this publish's labels: one that now carries another
+    publish's label (or is no longer managed by Imp-Gateway) is left alone and released from
+    the inventory.
     """
     result = PruneResult()
     for key in prune_order(keys):
@@ -162,13 +165,10 @@ def prune(
             if live is None:
                 result.pruned.append(key)
                 continue
-            labels = (live.get("metadata") or {}).get("labels") or {}
-            if labels.get(MANAGED_BY_LABEL) != MANAGED_BY or labels.get(PUBLISH_LABEL) != str(
-                publish_id
-            ):
+            if publish_owner(live) != publish_id:
                 log_event("prune_skipped", kind=key.kind, namespace=key.namespace, name=key.name,
                           reason="owned by another publish or manager")
-                result.pruned.append(key)
+                result.released.append(key)
                 continue
             if not may_write():
                 raise LeadershipLost(f"lost leadership before deleting {key}")

@@ -34,7 +34,7 @@ from publishing.translation.spec import Capabilities
 
 from .apply import CONFIGURED, CREATED, FAILED, UNCHANGED, ChangeSet, apply_changeset
 from .conditions import ROUTE_KINDS, all_true, conditions_of, object_ref
-from .drift import check_drift
+from .drift import check_drift, refused_event
 from .inventory import Inventory, InventoryStore, PruneResult, prune
 from .kube import KubeClient, KubeError, ObjectKey
 from .logs import log_event, warn_event
@@ -173,6 +173,10 @@ class Reconciler:
         self.removed: set[int] = set()
         self.removals_failed: set[int] = set()
         self._namespaces: set[str] = set()
+        # Conflict events for the publishes whose objects another publish tried to write,
+        # reported to those owners with the next reports.
+        self._refused: dict[int, list[DriftEvent]] = {}
+        self._refused_told: set[tuple[int, ObjectKey]] = set()
 
     # --- Whole desired states -------------------------------------------------------------
 
@@ -229,7 +233,7 @@ class Reconciler:
         for publish_id in set(self.applied) - wanted:
             del self.applied[publish_id]
         self.metrics.publishes.set(len(wanted))
-        return reports
+        return reports + self._conflict_reports()
 
     def _existing_publishes(self) -> dict[int, Inventory | None]:
         if self.sink is not None:
@@ -342,12 +346,15 @@ class Reconciler:
         )
         stale = previous.objects - wanted
         pruned = PruneResult()
+        # Objects another owner holds were never ours: they leave the inventory.
+        foreign = {result.key for result in changeset.results if result.conflict}
         if changeset.failed:
             # Keep what the publish had while its new objects are not all there.
-            remaining = wanted | stale
+            remaining = (wanted - foreign) | stale
         else:
             pruned = prune(kube, stale, publish_id, self.may_write)
-            remaining = wanted | {key for key, _error in pruned.failed}
+            remaining = (wanted - foreign) | {key for key, _error in pruned.failed}
+        self._note_conflicts(changeset)
         inventories.save(
             Inventory(publish_id, remaining, state.revision, state.translation_key[0]),
             self.may_write,
@@ -365,6 +372,26 @@ class Reconciler:
         ]
         if changeset.failed:
             self.metrics.errors.labels(source="kubernetes").inc(len(changeset.failed))
+
+    def _note_conflicts(self, changeset: ChangeSet) -> None:
+        """Remember, for each publish whose object a change set refused to write over, an
+        event telling its owner (reported by `_conflict_reports`)."""
+        for result in changeset.results:
+            if result.owner is None or (result.owner, result.key) in self._refused_told:
+                continue
+            # Once per object and owner: drift passes meet the same conflict again and again.
+            self._refused_told.add((result.owner, result.key))
+            self._refused.setdefault(result.owner, []).append(refused_event(result.key))
+
+    def _conflict_reports(self) -> list[PublishReport]:
+        """Reports telling owners that another publish tried to write their objects."""
+        reports = []
+        for owner, events in sorted(self._refused.items()):
+            state = self.applied.get(owner)
+            if state is not None:
+                reports.append(self._report(state, events))
+        self._refused.clear()
+        return reports
 
     def _count(self, changeset: ChangeSet, pruned: PruneResult) -> None:
         for action, count in changeset.counts().items():
@@ -454,6 +481,7 @@ class Reconciler:
                 concurrency=self.concurrency,
             )
             self._count(changeset, PruneResult())
+            self._note_conflicts(changeset)
             self.metrics.drift_events.inc(len(events))
             conditions = [condition for result in changeset.results if result.live is not None
                           for condition in conditions_of(result.live)]
@@ -465,7 +493,7 @@ class Reconciler:
                 state.complete = not failed
             state.conditions = conditions
             reports.append(self._report(state, events))
-        return reports
+        return reports + self._conflict_reports()
 
     def refresh_status(self) -> list[PublishReport]:
         """Read conditions again for publishes not fully True yet; report what changed."""

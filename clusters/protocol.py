@@ -150,7 +150,9 @@ class DriftEvent(TypedDict):
     object: ObjectRef
     detected_at: str  # RFC 3339; with `object`, identifies the event (repeats are ignored)
     fields: NotRequired[list[str]]  # paths that differed, e.g. "spec.rules[0].matches"
-    action: NotRequired[Literal["reapplied", "reported"]]
+    # reapplied: drift corrected; reported: drift seen, not corrected; refused: another publish
+    # tried to write this publish's object and was refused (the object is intact)
+    action: NotRequired[Literal["reapplied", "reported", "refused"]]
 
 
 class PublishReport(TypedDict):

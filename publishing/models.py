@@ -104,7 +104,8 @@ class ProductPublish(TimestampedModel):
 
     @property
     def resource_name(self) -> str:
-        """Base name of the Kubernetes objects of this publish: unique per cluster."""
+        """The readable part of this publish's Kubernetes object names; the translator adds the
+        publish id (publishing.translation.naming.publish_base_name)."""
         return f"{self.product.slug}-{self.environment}"
 
     def clean(self) -> None:

@@ -140,7 +140,9 @@ class DriftEventSerializer(serializers.Serializer):
     fields = serializers.ListField(
         child=serializers.CharField(max_length=500), required=False, max_length=MAX_ENTRIES_PER_LIST
     )
-    action = serializers.ChoiceField(choices=["reapplied", "reported"], required=False)
+    action = serializers.ChoiceField(
+        choices=["reapplied", "reported", "refused"], required=False
+    )
 
 
 class PublishReportSerializer(serializers.Serializer):

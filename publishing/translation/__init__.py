@@ -24,7 +24,7 @@ from .features import (
 )
 from .gateway_api import RenderContext, TranslationError, spec_errors
 from .kong import KongDriver
-from .naming import ObjectNames
+from .naming import ObjectNames, publish_base_name
 from .nginx import NginxDriver
 from .spec import SPEC_VERSION, Capabilities, RevisionSpec
 from .traefik import TraefikDriver
@@ -132,7 +132,7 @@ def render_manifests(
         spec=spec,
         revision=revision,
         gateway_class_name=class_names.get(gateway_class, gateway_class),
-        names=ObjectNames(spec["publish"]["name"]),
+        names=ObjectNames(publish_base_name(spec["publish"])),
     )
     manifests = sorted(DRIVERS[gateway_class].render(ctx), key=_sort_key)
     # Drivers share sub-structures between objects (one filter list for every rule of a

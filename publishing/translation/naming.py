@@ -1,7 +1,10 @@
 """Kubernetes object names and labels for the manifests of one publish.
 
 Every name is a valid RFC 1035 label (the strictest rule any of our kinds has: Service names),
-at most 63 characters, and deterministic: the same publish always gets the same names.
+at most 63 characters, and deterministic: the same publish always gets the same names. Every
+name starts from the publish's base name, which ends in the publish id: tenants share clusters
+and namespaces, and names built only from names a tenant chooses (product slug, service, route)
+could be chosen by another tenant to land on the same objects.
 """
 
 from __future__ import annotations
@@ -54,6 +57,15 @@ def _with_suffix(name: str, suffix: str) -> str:
     if len(name) + len(suffix) + 1 <= MAX_NAME_LENGTH:
         return f"{name}-{suffix}"
     return _truncated(name, suffix)
+
+
+def publish_base_name(publish: dict) -> str:
+    """The first part of every object name of a publish: `{product-slug}-{environment}-{id}`.
+
+    The id makes the names of two publishes disjoint whatever their tenants name things; the
+    readable part says which product and environment an object serves.
+    """
+    return fit_name(publish["name"], str(publish["id"]))
 
 
 class ObjectNames:

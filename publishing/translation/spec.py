@@ -20,7 +20,9 @@ class ProductSpec(TypedDict):
 
 class PublishSpec(TypedDict):
     id: int  # ProductPublish primary key; labels every object
-    name: str  # base name of the Kubernetes objects: "{product-slug}-{environment}"
+    # "{product-slug}-{environment}": with the id, the base name of the Kubernetes objects
+    # (naming.publish_base_name)
+    name: str
     namespace: str  # the cluster's namespace for gateway resources
     tenant: str  # tenant slug
     environment: Literal["dev", "staging", "prod"]

@@ -23,7 +23,7 @@ from agent.kube import KubeClient, KubeError, ObjectKey, connect
 from agent.leader import LeaderElector
 from agent.metrics import HealthServer, Metrics
 from agent.platform import PlatformClient, PlatformError
-from agent.reconcile import Reconciler
+from agent.reconcile import Reconciler, Translator
 from agent.runner import Backoff, merge_report
 from agent.simcluster import SimCluster
 from agent.sink import ManifestSink
@@ -186,7 +186,7 @@ def test_reconcile_prunes_by_inventory_and_retries_failed_deletes(kube, sim, nam
     smaller = copy.deepcopy(spec)
     payment = next(s for s in smaller["services"] if s["name"] == "payment-service")
     dropped = [payment["routes"].pop(), payment["routes"].pop()]
-    failing = f"payment-api-prod-payment-service-{dropped[0]['name']}"
+    failing = f"payment-api-prod-7-payment-service-{dropped[0]['name']}"
     client.fail_names = {failing}
     report = worker.reconcile(state([desired(7, smaller, 2), desired(8, other)]))[0]
     assert report["revision"] == 2
@@ -232,6 +232,92 @@ def test_prune_leaves_objects_another_publish_took_over(kube, sim, namespace):
                  content_type="application/merge-patch+json")
     worker.reconcile(state([], [{"publish_id": 11, "reason": "withdrawn"}]))
     assert live_routes(sim, namespace) == {route}
+
+
+class Relabelled(Translator):
+    """The translator, with one publish's manifests given another publish's names: what two
+    publishes whose names collide (as they could before names carried the publish id) or a
+    tampered desired state would ask the agent to write."""
+
+    def __init__(self, renames: dict[int, int]) -> None:
+        super().__init__()
+        self.renames = renames  # publish id -> publish id whose names it takes
+
+    def manifests(self, publish, capabilities):
+        manifests = super().manifests(publish, capabilities)
+        victim = self.renames.get(publish["publish_id"])
+        if victim is None:
+            return manifests
+        spec = copy.deepcopy(publish["spec"])
+        spec["publish"]["id"] = victim
+        names = render_manifests(spec, revision=int(publish["revision"]))
+        taken = copy.deepcopy(names)
+        for manifest in taken:
+            manifest["metadata"]["labels"]["imp-gateway.io/publish"] = str(publish["publish_id"])
+        return taken
+
+
+def test_an_object_of_another_publish_is_never_written_over_drifted_back_or_pruned(
+    kube, sim, namespace
+):
+    owner_spec = spec_in(namespace, publish_id=31)
+    intruder_spec = spec_in(namespace, publish_id=32)
+    intruder_spec["services"][0]["backends"][0]["endpoints"][0]["host"] = "attacker.example.com"
+    worker = reconciler(kube, namespace, translator=Relabelled({32: 31}))
+    worker.reconcile(state([desired(31, owner_spec)]))
+    before = {item["metadata"]["name"]: item for item in sim.objects(GATEWAY_API, "HTTPRoute",
+                                                                      namespace)}
+    assert before and all(item["metadata"]["labels"]["imp-gateway.io/publish"] == "31"
+                          for item in before.values())
+
+    reports = {report["publish_id"]: report for report in worker.reconcile(
+        state([desired(31, owner_spec), desired(32, intruder_spec)]))}
+    # The intruder's every object is refused, naming no other publish.
+    failed = reports[32]["objects"]["failed"]
+    assert len(failed) == len(render_manifests(intruder_spec, revision=1))
+    assert all(
+        item["error"] == f"conflict: {item['object']['kind']} {namespace}/"
+        f"{item['object']['name']} belongs to another publish; left as it is"
+        for item in failed
+    )
+    # The owner hears of it, and its objects are as they were.
+    refused = reports[31]["drift"]
+    assert {event["action"] for event in refused} == {"refused"}
+    assert len(refused) == len(failed)
+    after = {item["metadata"]["name"]: item for item in sim.objects(GATEWAY_API, "HTTPRoute",
+                                                                     namespace)}
+    assert {name: item["metadata"]["resourceVersion"] for name, item in after.items()} == {
+        name: item["metadata"]["resourceVersion"] for name, item in before.items()}
+
+    # Drift passes do not flip the objects either, and tell the owner only once.
+    drift = worker.check_drift()
+    assert not [report for report in drift if report["publish_id"] == 31 and report.get("drift")]
+    assert {item["metadata"]["resourceVersion"] for item in sim.objects(
+        GATEWAY_API, "HTTPRoute", namespace)} == {
+        item["metadata"]["resourceVersion"] for item in before.values()}
+
+    # The intruder's inventory does not list the owner's objects; its withdrawal deletes none.
+    inventory = sim.get_object("v1", "ConfigMap", namespace, f"{NAME_PREFIX}32")
+    assert json.loads(inventory["data"]["objects"]) == []
+    removed = worker.reconcile(state([desired(31, owner_spec)],
+                                     [{"publish_id": 32, "reason": "withdrawn"}]))
+    assert removed[0]["removed"] and "pruned" not in removed[0].get("objects", {})
+    assert set(live_routes(sim, namespace)) == set(before)
+
+
+def test_an_object_imp_gateway_does_not_manage_is_left_alone(kube, sim, namespace):
+    manifests = render_manifests(spec_in(namespace, publish_id=33), revision=1)
+    route = next(m for m in manifests if m["kind"] == "HTTPRoute")
+    foreign = copy.deepcopy(route)
+    foreign["metadata"]["labels"] = {"app": "hand-made"}
+    kube.apply(foreign, field_manager="kubectl")
+    changeset = apply_changeset(kube, manifests, field_manager=MANAGER)
+    refused = [result for result in changeset.failed if result.conflict]
+    assert [result.key for result in refused] == [ObjectKey.of(route)]
+    assert refused[0].owner is None
+    assert "not managed by Imp-Gateway" in refused[0].error
+    live = sim.get_object(GATEWAY_API, "HTTPRoute", namespace, route["metadata"]["name"])
+    assert live["metadata"]["labels"] == {"app": "hand-made"}
 
 
 def test_a_failing_publish_does_not_block_the_others(kube, sim, namespace):
@@ -412,7 +498,7 @@ def test_sink_files_are_deterministic_and_removed(tmp_path):
     first = sink.write(42, manifests)
     assert len(first.created) == len(manifests)
     names = sorted(path.name for path in (tmp_path / "publish-42").iterdir())
-    assert "gateway-payment-api-prod.yaml" in names
+    assert "gateway-payment-api-prod-42.yaml" in names
     assert sink.write(42, manifests).unchanged == first.created
     smaller = [m for m in manifests if m["kind"] != "HTTPRoute"]
     assert len(sink.write(42, smaller).pruned) == len(manifests) - len(smaller)

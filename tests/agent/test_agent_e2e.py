@@ -67,7 +67,8 @@ def test_publish_update_prune_drift_withdraw_and_outage(control_plane, simulated
                           and len(routes_by_path(simulated, billing.pk)) == 1, 30), agent.log()
         billing_versions = resource_versions(simulated, billing.pk)
         gateway = simulated.objects("Gateway", "imp-gateway")
-        assert {"orders-dev", "billing-dev"} <= set(gateway), sorted(gateway)
+        assert {f"orders-dev-{orders.pk}", f"billing-dev-{billing.pk}"} <= set(gateway), sorted(
+            gateway)
 
         # The deployment status shows Ready with the applied revision once the gateway
         # controller (played by the test) has accepted and programmed everything.
@@ -167,7 +168,7 @@ def test_publish_update_prune_drift_withdraw_and_outage(control_plane, simulated
                 [kubectl, "--kubeconfig", str(simulated.kubeconfig), "get", "httproutes", "-A"],
                 capture_output=True, text=True, timeout=30, check=True,
             ).stdout
-            assert "billing-dev-billing-service-route-0" in table
+            assert f"billing-dev-{billing.pk}-billing-service-route-0" in table
 
         # Log lines are structured and never carry a token.
         log = agent.log()

@@ -293,9 +293,9 @@ def test_listeners_take_the_publish_hostname_only_when_it_is_unique():
     ]
     assert by_name["https"]["tls"]["certificateRefs"][0]["namespace"] == "cert-manager"
     routes = {m["metadata"]["name"]: m for m in several if m["kind"].endswith("Route")}
-    grpc_route = routes["orders-prod-order-service-create-order"]
+    grpc_route = routes["orders-prod-42-order-service-create-order"]
     assert [ref["sectionName"] for ref in grpc_route["spec"]["parentRefs"]] == ["grpc"]
-    http_route = routes["orders-prod-status-service-status"]
+    http_route = routes["orders-prod-42-status-service-status"]
     assert [ref["sectionName"] for ref in http_route["spec"]["parentRefs"]] == ["http", "https"]
     assert http_route["spec"]["hostnames"] == [
         "orders.imprun.dev",
@@ -306,11 +306,11 @@ def test_listeners_take_the_publish_hostname_only_when_it_is_unique():
 def test_backend_base_path_and_prefix_rewrite_reach_the_upstream_path():
     manifests = render_manifests(specs.demo_spec(), revision=1)
     routes = {m["metadata"]["name"]: m for m in manifests if m["kind"] == "HTTPRoute"}
-    events = routes["payment-api-prod-payment-service-payment-events"]["spec"]["rules"][0]
+    events = routes["payment-api-prod-42-payment-service-payment-events"]["spec"]["rules"][0]
     assert events["filters"][-1]["urlRewrite"] == {
         "path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/events"}
     }
-    refund = routes["payment-api-prod-refund-service-refund-status"]["spec"]["rules"][0]
+    refund = routes["payment-api-prod-42-refund-service-refund-status"]["spec"]["rules"][0]
     assert refund["filters"][-1]["urlRewrite"] == {
         "hostname": "refunds.partner.example.com",
         "path": {"type": "ReplaceFullPath", "replaceFullPath": "/api/v1/refunds/status"},
@@ -323,7 +323,7 @@ def test_one_rule_per_method_so_each_rewrite_has_a_single_match():
         m
         for m in manifests
         if m["kind"] == "HTTPRoute"
-        and m["metadata"]["name"] == "payment-api-prod-payment-service-get-payment"
+        and m["metadata"]["name"] == "payment-api-prod-42-payment-service-get-payment"
     )
     rules = route["spec"]["rules"]
     assert [rule["matches"][0]["method"] for rule in rules] == ["GET", "HEAD", "OPTIONS"]
@@ -340,7 +340,7 @@ def test_envoy_gateway_clamps_the_backend_timeout_to_the_route_timeout():
         m
         for m in manifests
         if m["kind"] == "HTTPRoute"
-        and m["metadata"]["name"] == "payment-api-prod-payment-service-create-payment"
+        and m["metadata"]["name"] == "payment-api-prod-42-payment-service-create-payment"
     )
     assert route["spec"]["rules"][0]["timeouts"] == {"request": "15s", "backendRequest": "10s"}
 
@@ -363,7 +363,7 @@ def test_api_keys_stay_in_secrets_as_base64_data():
 def test_kong_scopes_consumers_to_the_publish_with_an_acl():
     manifests = render_manifests(case_spec("demo", "kong"), revision=1)
     plugins = {m["metadata"]["name"]: m for m in manifests if m["kind"] == "KongPlugin"}
-    assert plugins["payment-api-prod-acl"]["config"]["allow"] == ["imp-gateway-publish-42"]
+    assert plugins["payment-api-prod-42-acl"]["config"]["allow"] == ["imp-gateway-publish-42"]
     acl_secrets = [
         m
         for m in manifests
@@ -372,7 +372,7 @@ def test_kong_scopes_consumers_to_the_publish_with_an_acl():
     assert len(acl_secrets) == 2
     for route in (m for m in manifests if m["kind"] == "HTTPRoute"):
         annotation = route["metadata"]["annotations"]["konghq.com/plugins"].split(",")
-        assert {"payment-api-prod-key-auth", "payment-api-prod-acl"} <= set(annotation)
+        assert {"payment-api-prod-42-key-auth", "payment-api-prod-42-acl"} <= set(annotation)
 
 
 @pytest.mark.parametrize(
