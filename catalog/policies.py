@@ -11,9 +11,18 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
+from impgateway.validators import header_value_error
+
 from .choices import HTTPMethod, PolicyKind, RateLimitUnit
 
 HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$")
+# Gateway API HTTPHeaderName: at most 256 characters.
+MAX_HEADER_NAME_LENGTH = 256
+
+
+def valid_header_name(name: str) -> bool:
+    """An HTTP header name (RFC 9110 token) as the Gateway API accepts it."""
+    return len(name) <= MAX_HEADER_NAME_LENGTH and bool(HEADER_NAME_RE.match(name))
 ORIGIN_RE = re.compile(r"^(\*|https?://(\*\.)?[A-Za-z0-9.-]+(:[0-9]{1,5})?)$")
 
 
@@ -73,7 +82,7 @@ def _clean_cors(config: dict) -> dict:
     headers = _string_list(config, "allow_headers", "cors")
     expose = _string_list(config, "expose_headers", "cors")
     for header in headers + expose:
-        if not HEADER_NAME_RE.match(header):
+        if not valid_header_name(header):
             raise _error(f"cors: '{header}' is not a valid header name")
     max_age = config.get("max_age_seconds", 600)
     if isinstance(max_age, bool) or not isinstance(max_age, int) or max_age < 0:
@@ -104,8 +113,12 @@ def _clean_request_headers(config: dict) -> dict:
     if not set_headers and not remove:
         raise _error("request_headers: give at least one header to 'set' or 'remove'")
     for header in list(set_headers) + remove:
-        if not HEADER_NAME_RE.match(header):
+        if not valid_header_name(header):
             raise _error(f"request_headers: '{header}' is not a valid header name")
+    for header, value in set_headers.items():
+        problem = header_value_error(value)
+        if problem:
+            raise _error(f"request_headers: the value of '{header}' is not allowed: {problem}")
     return {"set": dict(sorted(set_headers.items())), "remove": sorted(remove)}
 
 

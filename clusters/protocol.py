@@ -13,11 +13,12 @@ from publishing.translation.spec import Capabilities, RevisionSpec
 PROTOCOL_VERSION = 1
 
 # Paths under the control plane's base URL.
-REGISTER_PATH = "/api/v1/agent/register"
-TOKEN_REFRESH_PATH = "/api/v1/agent/token/refresh"  # noqa: S105 (a path)
-DESIRED_STATE_PATH = "/api/v1/agent/desired-state"
-STATUS_PATH = "/api/v1/agent/status"
-HEARTBEAT_PATH = "/api/v1/agent/heartbeat"
+AGENT_API_PREFIX = "/api/v1/agent/"
+REGISTER_PATH = f"{AGENT_API_PREFIX}register"
+TOKEN_REFRESH_PATH = f"{AGENT_API_PREFIX}token/refresh"  # noqa: S105 (a path)
+DESIRED_STATE_PATH = f"{AGENT_API_PREFIX}desired-state"
+STATUS_PATH = f"{AGENT_API_PREFIX}status"
+HEARTBEAT_PATH = f"{AGENT_API_PREFIX}heartbeat"
 
 # `Authorization: Bearer <access token>` on every request but registration.
 AUTHORIZATION_SCHEME = "Bearer"
@@ -54,6 +55,7 @@ class ErrorCode:
     METHOD_NOT_ALLOWED = "method_not_allowed"  # 405
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"  # 415: send application/json
     SERVER_ERROR = "server_error"  # 500: retry with backoff
+    UNAVAILABLE = "unavailable"  # 503: the control plane's database is away; retry with backoff
 
 
 class ErrorBody(TypedDict):
@@ -171,7 +173,10 @@ class StatusRequest(TypedDict):
 
 class StatusOutcome(TypedDict):
     publish_id: int
-    result: Literal["stored", "unchanged", "deleted", "stale", "still_published"]
+    # unknown_revision: the publish has no such revision (yet); the report is not stored
+    result: Literal[
+        "stored", "unchanged", "deleted", "stale", "still_published", "unknown_revision"
+    ]
     state: NotRequired[DeploymentState]
 
 

@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy as _
 
 from . import audit, rbac
 from .models import ROLE_SCOPES, AuditEvent, RoleGrant, Scope
+from .validators import MAX_JSON_DEPTH, json_problem
 
 admin.site.site_header = _("Imp-Gateway")
 admin.site.site_title = _("Imp-Gateway console")
@@ -142,8 +143,47 @@ def _restrict_formfield(formfield, request: HttpRequest):
     return formfield
 
 
+class BoundedJSONFormField(forms.JSONField):
+    """A JSON form field that refuses, as a form error on the field, what would otherwise be a
+    500: documents nested past MAX_JSON_DEPTH (the decoder itself gives up around 1,000
+    levels) and strings with NUL or unpaired surrogates, which PostgreSQL cannot store."""
+
+    def to_python(self, value):
+        try:
+            converted = super().to_python(value)
+        except RecursionError:
+            raise forms.ValidationError(
+                _("JSON nested deeper than %(depth)s levels.") % {"depth": MAX_JSON_DEPTH},
+                code="invalid",
+            ) from None
+        problem = json_problem(converted)
+        if problem:
+            where, rule = problem
+            raise forms.ValidationError(
+                _("%(where)s: %(rule)s.") % {"where": where, "rule": rule}, code="invalid"
+            )
+        return converted
+
+    def bound_data(self, data, initial):
+        # The form shown again keeps what the user typed when it is refused: a decoded
+        # surrogate could not even be written into the page.
+        try:
+            value = super().bound_data(data, initial)
+        except RecursionError:
+            return forms.fields.InvalidJSONInput(data)
+        if self.disabled or isinstance(value, forms.fields.InvalidJSONInput):
+            return value
+        return forms.fields.InvalidJSONInput(data) if json_problem(value) else value
+
+
 class _ScopedAdminBase:
-    """What ImpModelAdmin and ImpTabularInline share: querysets and choices by role grants."""
+    """What ImpModelAdmin and ImpTabularInline share: querysets and choices by role grants,
+    and JSON fields that refuse hostile documents with a form error."""
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if isinstance(db_field, models.JSONField):
+            kwargs["form_class"] = BoundedJSONFormField
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def get_queryset(self, request):
         return rbac.restrict(super().get_queryset(request), request.user)

@@ -18,8 +18,10 @@ from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models, transaction
 from django.db.models import ProtectedError, RestrictedError
+from django.http import JsonResponse
 from django.utils.cache import parse_etags
 from django.utils.translation import gettext_lazy as _
+from django.views import defaults
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -39,6 +41,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
+
+from clusters.protocol import AGENT_API_PREFIX, ErrorCode
 
 from . import audit, rbac
 from .models import RoleGrant
@@ -461,3 +465,16 @@ class MeView(APIView):
             "permissions": rbac.effective_permissions(user),
         }
         return Response(MeSerializer(me).data)
+
+
+def server_error(request, *args, **kwargs):
+    """The 500 page: JSON for API clients and agents (who cannot read an HTML page), the
+    console's page for everyone else."""
+    if request.path.startswith(AGENT_API_PREFIX):
+        return JsonResponse(
+            {"error": ErrorCode.SERVER_ERROR, "detail": "the control plane failed; retry later"},
+            status=500,
+        )
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": str(_("Server error."))}, status=500)
+    return defaults.server_error(request, *args, **kwargs)

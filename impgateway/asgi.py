@@ -19,12 +19,12 @@ from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
 from django.urls import Resolver404, get_resolver
 
+from clusters.protocol import AGENT_API_PREFIX
 from impgateway.runtime import tune_garbage_collector
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "impgateway.settings")
 django.setup(set_prefix=False)
 
-AGENT_PATH_PREFIX = "/api/v1/agent/"
 # Only natively async middleware: one sync middleware would give every waiting long-poll a
 # thread of its own for as long as it waits. HTTPS redirects and HSTS are the console's
 # concern; agents are configured with the https:// URL.
@@ -73,7 +73,7 @@ async def application(scope, receive, send) -> None:
     """Route agent API requests to the lean handler and everything else to the console's."""
     if scope["type"] == "lifespan":
         await lifespan(receive, send)
-    elif scope["type"] == "http" and scope["path"].startswith(AGENT_PATH_PREFIX):
+    elif scope["type"] == "http" and scope["path"].startswith(AGENT_API_PREFIX):
         await agent_application(scope, receive, send)
     else:
         await console_application(scope, receive, send)

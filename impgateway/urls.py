@@ -8,6 +8,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from . import auth, health, metrics
 from .api import MeView
 
+handler500 = "impgateway.api.server_error"
+
 # A bad OIDC_GRANT_RULES stops the start, not the first sign-in.
 auth.grant_rules()
 

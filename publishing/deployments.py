@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from clusters.protocol import (
@@ -24,7 +25,7 @@ from clusters.protocol import (
 )
 
 from .choices import DeploymentState, PublishStatus
-from .models import DeploymentStatus, ProductPublish
+from .models import DeploymentStatus, ProductPublish, PublishRevision
 
 _OBJECT_CATEGORIES = ("created", "configured", "unchanged", "pruned")
 
@@ -190,6 +191,12 @@ def ingest_status_report(cluster_id: int, reports: Sequence[PublishReport]) -> l
             pk__in=publish_ids
         ).values_list("pk", "cluster_id", "status")
     }
+    latest_revisions = dict(
+        PublishRevision.objects.filter(publish_id__in=publish_ids)
+        .values("publish_id")
+        .annotate(latest=Max("number"))
+        .values_list("publish_id", "latest")
+    )
     foreign = [
         report["publish_id"]
         for report in reports
@@ -219,6 +226,11 @@ def ingest_status_report(cluster_id: int, reports: Sequence[PublishReport]) -> l
                 row.delete()
                 rows.pop(publish_id)
                 outcomes.append({"publish_id": publish_id, "result": "deleted"})
+            continue
+        if report.get("revision", 0) > latest_revisions.get(publish_id, 0):
+            # No agent can have applied a revision that does not exist; storing it would make
+            # every real report look stale.
+            outcomes.append({"publish_id": publish_id, "result": "unknown_revision"})
             continue
         stored = _summarise(report)
         if (

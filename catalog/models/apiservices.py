@@ -5,7 +5,12 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from impgateway.models import TimestampedModel
-from impgateway.validators import validate_dns_label, validate_endpoint
+from impgateway.validators import (
+    header_value_error,
+    regex_error,
+    validate_dns_label,
+    validate_endpoint,
+)
 
 from ..choices import (
     APIServiceProtocol,
@@ -17,7 +22,7 @@ from ..choices import (
     PathMatchType,
     PolicyKind,
 )
-from ..policies import HEADER_NAME_RE, clean_policy_config
+from ..policies import clean_policy_config, valid_header_name
 
 GRPC_PATH_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*(/[A-Za-z_][A-Za-z0-9_]*)?$")
 HTTP_PATH_RE = re.compile(r"^/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*$")
@@ -232,11 +237,10 @@ class Route(TimestampedModel):
         elif self.match_type == PathMatchType.REGULAR_EXPRESSION:
             if not (self.path or "").startswith("/"):
                 errors.setdefault("path", []).append(_("The path must start with '/'."))
-            try:
-                re.compile(self.path or "")
-            except re.error as exc:
+            problem = regex_error(self.path or "")
+            if problem:
                 errors.setdefault("path", []).append(
-                    _("The regular expression does not compile: %(error)s") % {"error": exc}
+                    _("The regular expression cannot be used: %(error)s") % {"error": problem}
                 )
         elif not HTTP_PATH_RE.match(self.path or ""):
             errors.setdefault("path", []).append(
@@ -277,22 +281,26 @@ class Route(TimestampedModel):
                 continue
             name, value = match.get("name", ""), match.get("value", "")
             match_type = match.get("type", HeaderMatchType.EXACT)
-            if not isinstance(name, str) or not HEADER_NAME_RE.match(name):
+            if not isinstance(name, str) or not valid_header_name(name):
                 messages.append(_("'%(name)s' is not a valid header name.") % {"name": name})
             if not isinstance(value, str) or not value:
                 messages.append(_("Header '%(name)s' needs a value.") % {"name": name})
+            elif problem := header_value_error(value):
+                messages.append(
+                    _("Header '%(name)s': the value is not allowed: %(problem)s")
+                    % {"name": name, "problem": problem}
+                )
             if match_type not in HeaderMatchType.values:
                 messages.append(
                     _("Header '%(name)s': type must be Exact or RegularExpression.")
                     % {"name": name}
                 )
             elif match_type == HeaderMatchType.REGULAR_EXPRESSION and isinstance(value, str):
-                try:
-                    re.compile(value)
-                except re.error as exc:
+                problem = regex_error(value)
+                if problem:
                     messages.append(
-                        _("Header '%(name)s': the regular expression does not compile: %(error)s")
-                        % {"name": name, "error": exc}
+                        _("Header '%(name)s': the regular expression cannot be used: %(error)s")
+                        % {"name": name, "error": problem}
                     )
         return {"header_matches": messages} if messages else {}
 

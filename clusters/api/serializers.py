@@ -146,8 +146,11 @@ class DriftEventSerializer(serializers.Serializer):
 
 
 class PublishReportSerializer(serializers.Serializer):
-    publish_id = serializers.IntegerField(min_value=1)
-    revision = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    # The ranges of the columns they are stored in (a larger number was a 500).
+    publish_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+    revision = serializers.IntegerField(
+        min_value=1, max_value=2**31 - 1, required=False, allow_null=True
+    )
     removed = serializers.BooleanField(default=False)
     objects = ObjectChangesSerializer(required=False)
     conditions = ConditionSerializer(many=True, required=False, max_length=MAX_ENTRIES_PER_LIST)
@@ -201,7 +204,7 @@ class HeartbeatResponseSerializer(serializers.Serializer):
 class StatusOutcomeSerializer(serializers.Serializer):
     publish_id = serializers.IntegerField()
     result = serializers.ChoiceField(
-        choices=["stored", "unchanged", "deleted", "stale", "still_published"]
+        choices=["stored", "unchanged", "deleted", "stale", "still_published", "unknown_revision"]
     )
     state = serializers.ChoiceField(
         choices=["Pending", "Applying", "Ready", "Degraded", "Failed"], required=False

@@ -5,18 +5,20 @@ publishing.deployments. Every error body is `{"error": <code>, "detail": ...}`
 
 from __future__ import annotations
 
+import psycopg
 from django.conf import settings
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import APIException
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler
 
+from impgateway.parsers import BoundedJSONParser
 from publishing.deployments import ReportRefused, ingest_status_report
 
 from ..desired_state import serve_desired_state
@@ -62,6 +64,8 @@ def agent_exception_handler(exc: Exception, context: dict) -> Response | None:
         return Response({"error": exc.code, "detail": str(exc)}, refused_status, headers=headers)
     if isinstance(exc, ReportRefused):
         return Response({"error": ErrorCode.FORBIDDEN, "detail": str(exc)}, 403)
+    if isinstance(exc, DatabaseError | psycopg.Error):
+        return unavailable_response(Response)
     response = exception_handler(exc, context)
     if response is None:
         return None
@@ -78,7 +82,7 @@ class AgentAPIView(APIView):
 
     authentication_classes = [AgentTokenAuthentication]
     permission_classes = [IsAgent]
-    parser_classes = [JSONParser]
+    parser_classes = [BoundedJSONParser]
     renderer_classes = [JSONRenderer]
     throttle_classes: list = []
 
@@ -151,6 +155,20 @@ class StatusView(AgentAPIView):
         return Response({"results": results})
 
 
+UNAVAILABLE_DETAIL = "the control plane cannot reach its database; retry with backoff"
+RETRY_AFTER_SECONDS = "5"
+
+
+def unavailable_response(response_class):
+    """503 in the protocol's error shape: the agent retries with backoff, and keeps the
+    cluster as it is meanwhile."""
+    return response_class(
+        {"error": ErrorCode.UNAVAILABLE, "detail": UNAVAILABLE_DETAIL},
+        status=503,
+        headers={"Retry-After": RETRY_AFTER_SECONDS},
+    )
+
+
 def _error(status_code: int, code: str, detail: str, **headers: str) -> JsonResponse:
     response = JsonResponse({"error": code, "detail": detail}, status=status_code)
     for name, value in headers.items():
@@ -175,6 +193,8 @@ async def desired_state(request: HttpRequest) -> HttpResponse:
         return _error(
             401, ErrorCode.INVALID_TOKEN, str(exc), WWW_Authenticate=AUTHENTICATE_HEADER
         )
+    except (DatabaseError, psycopg.Error):
+        return unavailable_response(JsonResponse)
     response = HttpResponse(answer.body or b"", status=answer.status)
     if answer.body is None:
         del response["Content-Type"]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.urls import reverse
 
 from publishing.choices import DeploymentState
 from publishing.deployments import derive_state
-from publishing.models import DeploymentStatus
+from publishing.models import DeploymentStatus, PublishRevision
 from publishing.services import withdraw
 from tests.factories import ClusterFactory
 
@@ -120,8 +122,15 @@ def test_derive_state_rules():
     assert derive_state({"created": ["x"], "failed": [{"object": "y"}]}, [], []) == "Degraded"
 
 
+def add_revisions(publish, up_to: int) -> None:
+    for number in range(2, up_to + 1):
+        PublishRevision.objects.create(publish=publish, number=number, spec={},
+                                       content_hash=str(number) * 64, action="publish")
+
+
 def test_a_report_of_an_older_revision_is_stale(agent_client, cluster):
     publish = published(cluster)
+    add_revisions(publish, 3)
     post(agent_client, ready_report(publish.pk, revision=3))
     response = post(agent_client, ready_report(publish.pk, revision=2, errors=["late"]))
     assert response.json()["results"][0] == {
@@ -204,3 +213,32 @@ def test_the_cluster_admin_page_shows_the_deployment_status(admin_client, agent_
     assert "Degraded" in body and "ResolvedRefs=False (BackendNotFound)" in body
     assert "created 1" in body
 
+
+def test_a_report_of_a_revision_that_does_not_exist_is_not_stored(agent_client, cluster):
+    """A report may not claim a revision the publish never had: stored, it would have made
+    every real report 'stale' for good (found by an attacker with a stolen agent token)."""
+    publish = published(cluster)
+    response = post(agent_client, ready_report(publish.pk, revision=2_147_483_647))
+    assert response.status_code == 200
+    assert response.json()["results"] == [
+        {"publish_id": publish.pk, "result": "unknown_revision"}
+    ]
+    assert not DeploymentStatus.objects.filter(applied_revision__gt=1).exists()
+    stored = post(agent_client, ready_report(publish.pk, revision=1))
+    assert stored.json()["results"][0]["result"] == "stored"
+    assert DeploymentStatus.objects.get().applied_revision == 1
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("revision", 2_147_483_648), ("revision", 10**30), ("publish_id", 2**63),
+     ("publish_id", -1), ("revision", 0)],
+)
+def test_numbers_out_of_range_are_refused_with_400(agent_client, cluster, field, value):
+    report = ready_report(published(cluster).pk)
+    report[field] = value
+    response = post(agent_client, report)
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert body["error"] == "invalid_request"
+    assert field in json.dumps(body["detail"])
