@@ -89,6 +89,7 @@ MATRIX_BY_MODEL: dict[str, dict[str, frozenset[str]]] = {
     "publishing.productpublish": _row("vacdp", "vacdp", "v", "vacdp", "v", "", ""),
     "publishing.publishrevision": _row("v", "v", "v", "v", "v", "", ""),
     "publishing.deploymentstatus": _row("v", "v", "v", "v", "v", "", ""),
+    "publishing.hostnameclaim": _row("v", "v", "v", "v", "v", "", ""),
     "clusters.cluster": _row("vacd", "v", "v", "v", "v", "", ""),
     "clusters.agent": _row("vacd", "", "", "", "", "", ""),
     "clusters.registrationtoken": _row("vacd", "", "", "", "", "", ""),
@@ -185,6 +186,9 @@ REGISTRY: dict[str, Membership] = {
         follows="publishing.productpublish", follow_lookup=("publish", "pk")
     ),
     "publishing.deploymentstatus": Membership(
+        follows="publishing.productpublish", follow_lookup=("publish", "pk")
+    ),
+    "publishing.hostnameclaim": Membership(
         follows="publishing.productpublish", follow_lookup=("publish", "pk")
     ),
     # Clusters are shared infrastructure run by system admins: users see the clusters their
@@ -953,8 +957,9 @@ def render_markdown() -> str:
             "",
             "Notes:",
             "",
-            "- Revisions and deployment status are written by services and agents; they are "
-            "visible wherever their publish is and have no permissions of their own.",
+            "- Revisions, deployment status and hostname claims are written by services and "
+            "agents; they are visible wherever their publish is and have no permissions of "
+            "their own.",
             "- Clusters are shared infrastructure that system admins run: a user sees the "
             "clusters their visible publishes target, and whoever may add publishes sees every "
             "cluster to choose from. Agents and registration tokens are for system admins only.",
@@ -963,6 +968,29 @@ def render_markdown() -> str:
             "a gateway owner of one gateway adds listeners to it, not gateways).",
             "- Foreign-key choices in forms and API payloads are the objects the user may view; "
             "an object outside them reads as not found.",
+            "",
+            "## Isolation inside a shared cluster",
+            "",
+            "Tenants share clusters, namespaces and gateways; what one tenant publishes can "
+            "never write, take over or remove what another tenant published:",
+            "",
+            "- **Object names are the publish's own.** Every Kubernetes object of a publish is "
+            "named `{product}-{environment}-{publish id}-…` and labelled with "
+            "`imp-gateway.io/publish` (the publish id) and `imp-gateway.io/tenant`. No choice "
+            "of names by another tenant can produce the same object names.",
+            "- **The agent writes only its publish's objects.** Before every apply and every "
+            "drift correction it reads the live object: one that carries another publish's id, "
+            "or is not managed by Imp-Gateway, is left as it is and reported as a failed object "
+            "with a conflict (the message names no other publish), and the owning publish gets "
+            "a `refused` event. Pruning deletes only objects that the publish's own inventory "
+            "lists and that still carry its labels.",
+            "- **A hostname has one owner per cluster.** Product slugs, the first label of the "
+            "generated hostnames, are unique across all tenants, and the publish that first "
+            "publishes a hostname on a cluster owns it (a hostname claim) until it is withdrawn, "
+            "moved or deleted: no other publish, of any tenant, can add routes for it there. A "
+            "refusal says the hostname is taken and names nothing of another tenant's.",
+            "- **Agents see only their cluster.** An agent token is scoped to one cluster; "
+            "disabling an agent revokes its tokens at once, waiting long-polls included.",
             "",
             *_grant_rules_markdown(),
         ]

@@ -18,7 +18,7 @@ from impgateway.admin import ConcurrentEditForm, ImpModelAdmin, ImpTabularInline
 
 from . import services
 from .choices import PublishStatus
-from .models import DeploymentStatus, ProductPublish, PublishRevision
+from .models import DeploymentStatus, HostnameClaim, ProductPublish, PublishRevision
 from .translation import TranslationError
 
 
@@ -563,4 +563,28 @@ class DeploymentStatusAdmin(ImpModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(HostnameClaim)
+class HostnameClaimAdmin(ImpModelAdmin):
+    """Which publish owns which hostname on which cluster; claims are made by publishing and
+    released by withdrawing, moving or deleting, never by hand."""
+
+    list_display = ("hostname", "cluster", "publish", "created")
+    list_filter = ("cluster",)
+    search_fields = ("hostname", "publish__product__slug")
+    list_select_related = ("cluster", "publish__product", "publish__cluster")
+    readonly_fields = ("hostname", "cluster", "publish", "created")
+
+    def get_fields(self, request, obj=None):
+        return self.readonly_fields
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
         return False

@@ -236,3 +236,42 @@ class DeploymentStatus(models.Model):
 
     def __str__(self) -> str:
         return f"publish #{self.publish_ref} on {self.cluster.name}: {self.state}"
+
+
+class HostnameClaim(models.Model):
+    """A hostname served on a cluster, and the one publish that serves it.
+
+    Tenants share clusters: a hostname belongs to the publish that first published it there,
+    and no other publish, of any tenant, may route requests for it. The unique constraint
+    holds this under concurrent publishes; publishing claims, withdrawing and moving release.
+    """
+
+    cluster = models.ForeignKey(
+        "clusters.Cluster",
+        on_delete=models.CASCADE,
+        related_name="hostname_claims",
+        verbose_name=_("cluster"),
+    )
+    hostname = models.CharField(_("hostname"), max_length=253)
+    publish = models.ForeignKey(
+        ProductPublish,
+        on_delete=models.CASCADE,
+        related_name="hostname_claims",
+        verbose_name=_("publish"),
+    )
+    created = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["cluster", "hostname"]
+        verbose_name = _("hostname claim")
+        verbose_name_plural = _("hostname claims")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cluster", "hostname"],
+                name="publishing_hostname_one_owner_per_cluster",
+                violation_error_message=_("hostname: this hostname is taken on the cluster."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hostname} on {self.cluster.name}"

@@ -13,18 +13,25 @@ from typing import Any
 
 import yaml
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Prefetch
 
 from catalog.choices import APIServiceProtocol
 from catalog.models import APIService, Backend, Policy, Route
+from catalog.policies import valid_header_name
 from clusters.models import Cluster
 from clusters.services import bump_desired_state_on_commit
 from impgateway import audit, rbac
-from impgateway.validators import is_dns_label, parse_endpoint
+from impgateway.validators import (
+    endpoint_host_error,
+    header_value_error,
+    is_dns_label,
+    parse_endpoint,
+    regex_error,
+)
 
 from .choices import AuthMode, PublishStatus, RevisionAction
-from .models import ProductPublish, PublishRevision
+from .models import HostnameClaim, ProductPublish, PublishRevision
 from .translation import TranslationError, render_manifests, translation_errors
 from .translation.spec import SPEC_VERSION, RevisionSpec
 
@@ -175,9 +182,10 @@ def validate_spec(publish: ProductPublish, spec: RevisionSpec) -> list[str]:
     errors: list[str] = []
     errors += _hostname_errors(spec)
     errors += _content_errors(spec)
+    errors += _value_errors(spec)
     errors += _listener_hostname_errors(spec)
     errors += _overlap_within(spec)
-    errors += _overlap_with_other_publishes(publish, spec)
+    errors += _hostname_taken_errors(publish, spec)
     errors += translation_errors(spec)
     errors += _capability_errors(publish.cluster, spec)
     return errors
@@ -194,6 +202,54 @@ def _hostname_errors(spec: RevisionSpec) -> list[str]:
                     f"hostname '{hostname}': label '{label}' is not a valid RFC 1123 DNS label "
                     "(at most 63 lower-case letters, digits and '-')"
                 )
+    return errors
+
+
+def _value_errors(spec: RevisionSpec) -> list[str]:
+    """What the cluster or gateway would refuse later, checked again at publish: rules may be
+    newer than the definitions saved under older ones. Each message names the object."""
+    errors = []
+    for listener in spec["gateway"]["listeners"]:
+        hostname = listener["hostname"]
+        if hostname and any(len(label) > 63 for label in hostname.split(".")):
+            errors.append(
+                f"listener '{listener['name']}': hostname '{hostname}' has a label longer than "
+                "63 characters"
+            )
+    for service in spec["services"]:
+        for backend in service["backends"]:
+            for endpoint in backend["endpoints"]:
+                problem = endpoint_host_error(endpoint["host"])
+                if problem:
+                    errors.append(
+                        f"backend '{backend['name']}' of service '{service['name']}': endpoint "
+                        f"'{endpoint['host']}:{endpoint['port']}': {problem}"
+                    )
+        for route in service["routes"]:
+            where = f"route '{route['name']}' of service '{service['name']}'"
+            if route["match_type"] == "RegularExpression" and (
+                problem := regex_error(route["path"])
+            ):
+                errors.append(f"{where}: path '{route['path']}': {problem}")
+            for match in route["header_matches"]:
+                header = match["name"]
+                if not valid_header_name(header):
+                    errors.append(f"{where}: '{header}' is not a valid header name")
+                if problem := header_value_error(match["value"]):
+                    errors.append(f"{where}: header '{header}': {problem}")
+                elif match["type"] == "RegularExpression" and (
+                    problem := regex_error(match["value"])
+                ):
+                    errors.append(f"{where}: header '{header}': {problem}")
+        for policy in service["policies"]:
+            if policy["kind"] != "request_headers":
+                continue
+            for header, value in policy["config"]["set"].items():
+                if problem := header_value_error(value):
+                    errors.append(
+                        f"policy '{policy['name']}' of service '{service['name']}': header "
+                        f"'{header}': {problem}"
+                    )
     return errors
 
 
@@ -286,38 +342,54 @@ def _overlap_within(spec: dict) -> list[str]:
     return errors
 
 
-def _overlap_with_other_publishes(publish: ProductPublish, spec: dict) -> list[str]:
-    hostnames = set(spec["publish"]["hostnames"])
-    # Generated hostnames come from product slug, environment and region: only publishes that
-    # share all three on this cluster can serve the same hostname.
-    others = (
-        ProductPublish.objects.filter(
-            cluster_id=publish.cluster_id,
-            status=PublishStatus.PUBLISHED,
-            environment=publish.environment,
-            product__slug=publish.product.slug,
+def _hostname_taken_errors(publish: ProductPublish, spec: dict) -> list[str]:
+    """Hostnames of `spec` another publish already serves on the publish's cluster. A
+    hostname has one owner per cluster; another tenant's publish is not named."""
+    claims = (
+        HostnameClaim.objects.filter(
+            cluster_id=publish.cluster_id, hostname__in=spec["publish"]["hostnames"]
         )
-        .exclude(pk=publish.pk)
-        .select_related("current_revision", "tenant")
+        .exclude(publish_id=publish.pk)
+        .select_related("publish__product", "cluster")
+        .order_by("hostname")
     )
-    mine = _route_keys(spec)
     errors = []
-    for other in others:
-        if other.current_revision is None:
-            continue
-        other_spec = other.current_revision.spec
-        if not hostnames & set(other_spec["publish"]["hostnames"]):
-            continue
-        for key, entries in _route_keys(other_spec).items():
-            for methods, where in mine.get(key, []):
-                for other_methods, other_where in entries:
-                    if _methods_overlap(methods, other_methods):
-                        errors.append(
-                            f"{where} overlaps {other_where} of publish #{other.pk} "
-                            f"(tenant '{other.tenant.slug}', already published on this cluster): "
-                            f"both serve {_describe(key, methods, other_methods)}"
-                        )
+    for claim in claims:
+        owner = claim.publish
+        if owner.tenant_id == publish.tenant_id:
+            by = f"publish #{owner.pk} ({owner.product.slug}, {owner.environment}) serves it"
+        else:
+            by = "another publish serves it"
+        errors.append(
+            f"hostname '{claim.hostname}' is taken on cluster '{claim.cluster.name}': {by}"
+        )
     return errors
+
+
+def _claim_hostnames(publish: ProductPublish, hostnames: list[str]) -> None:
+    """Make `publish` the owner of `hostnames` on its cluster and release what it held
+    elsewhere. Raises ValidationError when another publish got there first, also one whose
+    transaction commits while this one runs (the unique constraint decides)."""
+    HostnameClaim.objects.filter(publish=publish).exclude(
+        cluster_id=publish.cluster_id, hostname__in=hostnames
+    ).delete()
+    held = set(HostnameClaim.objects.filter(publish=publish).values_list("hostname", flat=True))
+    missing = sorted(set(hostnames) - held)
+    try:
+        with transaction.atomic():
+            HostnameClaim.objects.bulk_create(
+                HostnameClaim(cluster_id=publish.cluster_id, hostname=hostname, publish=publish)
+                for hostname in missing
+            )
+    except IntegrityError:
+        errors = _hostname_taken_errors(publish, {"publish": {"hostnames": missing}})
+        raise ValidationError(
+            errors or ["hostname: taken on the cluster by another publish"]
+        ) from None
+
+
+def _release_hostnames(publish: ProductPublish) -> None:
+    HostnameClaim.objects.filter(publish=publish).delete()
 
 
 def _capability_errors(cluster: Cluster, spec: RevisionSpec) -> list[str]:
@@ -359,7 +431,14 @@ def _capability_errors(cluster: Cluster, spec: RevisionSpec) -> list[str]:
 
 def _locked(publish: ProductPublish) -> ProductPublish:
     # Lock the row first so concurrent publishes of one publish number revisions in turn.
-    list(ProductPublish.objects.select_for_update().filter(pk=publish.pk).values_list("pk"))
+    # Only this row: the model's default ordering joins product and cluster, and FOR UPDATE
+    # would lock their rows too, serialising every publish of a cluster.
+    list(
+        ProductPublish.objects.select_for_update()
+        .filter(pk=publish.pk)
+        .order_by()
+        .values_list("pk")
+    )
     return publish_queryset().get(pk=publish.pk)
 
 
@@ -423,6 +502,7 @@ def _set_published(publish: ProductPublish, revision: PublishRevision, created: 
         or publish.status != PublishStatus.PUBLISHED
         or publish.current_revision_id != revision.pk
     )
+    _claim_hostnames(publish, revision.spec["publish"]["hostnames"])
     publish.status = PublishStatus.PUBLISHED
     publish.current_revision = revision
     publish.save(update_fields=["status", "current_revision", "updated"])
@@ -448,6 +528,7 @@ def withdraw(publish: ProductPublish, user=None) -> None:
     before = audit.snapshot(locked)
     locked.status = PublishStatus.WITHDRAWN
     locked.save(update_fields=["status", "updated"])
+    _release_hostnames(locked)
     _audit(user, audit.AuditAction.WITHDRAW, locked, before)
     bump_desired_state_on_commit([locked.cluster_id])
     _sync_instance(publish, locked)
@@ -466,7 +547,7 @@ def rollback(publish: ProductPublish, number: int, user=None) -> PublishRevision
             f"revision: revision {number} uses spec version {spec.get('spec_version')}, "
             f"which this version of Imp-Gateway cannot publish again (current: {SPEC_VERSION})"
         )
-    errors = _overlap_with_other_publishes(locked, spec) + _capability_errors(locked.cluster, spec)
+    errors = _hostname_taken_errors(locked, spec) + _capability_errors(locked.cluster, spec)
     if errors:
         raise ValidationError(errors)
     before = audit.snapshot(locked)
@@ -501,6 +582,8 @@ def move_publish(publish: ProductPublish, cluster: Cluster, user=None) -> None:
     if locked.status == PublishStatus.PUBLISHED:
         publish_revision(locked, user)
         bump_desired_state_on_commit([previous_cluster_id])
+    else:
+        _release_hostnames(locked)
     publish.refresh_from_db()
 
 

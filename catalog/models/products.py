@@ -19,7 +19,10 @@ class Product(TimestampedModel):
         _("slug"),
         max_length=40,
         validators=[validate_dns_label],
-        help_text=_("First label of the generated hostnames, e.g. 'payment-api'."),
+        help_text=_(
+            "First label of the generated hostnames, e.g. 'payment-api'; unique across all "
+            "tenants."
+        ),
     )
     version = models.CharField(_("version"), max_length=30, default="1.0")
     description = models.TextField(_("description"), blank=True)
@@ -39,10 +42,15 @@ class Product(TimestampedModel):
         verbose_name = _("product")
         verbose_name_plural = _("products")
         constraints = [
+            # The slug is the first label of the product's public hostnames, which tenants
+            # share clusters and domains for: one slug, one owner, across tenants.
             models.UniqueConstraint(
-                fields=["tenant", "slug"],
-                name="catalog_product_unique_slug_per_tenant",
-                violation_error_message=_("A product with this slug already exists in the tenant."),
+                fields=["slug"],
+                name="catalog_product_unique_slug",
+                violation_error_message=_(
+                    "slug: this slug is taken. Product slugs name public hostnames and are "
+                    "unique across all tenants; choose another."
+                ),
             ),
         ]
 

@@ -6,7 +6,7 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 
 from catalog.models import Backend, Listener
-from tests.factories import APIServiceFactory, GatewayFactory, ProductFactory
+from tests.factories import APIServiceFactory, GatewayFactory, ProductFactory, TenantFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
@@ -45,8 +45,9 @@ def test_backend_retry_constraint():
             Backend.objects.create(service=service, name="b", endpoints=["a:1"], retry_attempts=99)
 
 
-def test_product_slug_unique_per_tenant():
-    product = ProductFactory(slug="payment-api")
-    with pytest.raises(IntegrityError, match="catalog_product_unique_slug_per_tenant"):
+def test_product_slug_unique_across_tenants():
+    """The slug names public hostnames: another tenant cannot take it (cluster isolation)."""
+    ProductFactory(slug="payment-api")
+    with pytest.raises(IntegrityError, match="catalog_product_unique_slug"):
         with transaction.atomic():
-            ProductFactory(tenant=product.tenant, slug="payment-api")
+            ProductFactory(tenant=TenantFactory(), slug="payment-api")

@@ -81,8 +81,9 @@ def build_world() -> World:
         )
         world.add(f"{prefix}.policy", PolicyFactory(service=service, name="limit"))
         products = {
-            "p1": ProductFactory(tenant=tenant, slug="payment-api", name="Payment API"),
-            "p2": ProductFactory(tenant=tenant, slug="refund-api", name="Refund API"),
+            # Same names in both tenants; slugs name public hostnames, unique across tenants.
+            "p1": ProductFactory(tenant=tenant, slug=f"{slug}-payment-api", name="Payment API"),
+            "p2": ProductFactory(tenant=tenant, slug=f"{slug}-refund-api", name="Refund API"),
         }
         gateways = {
             "g1": GatewayFactory(tenant=tenant, name="edge"),

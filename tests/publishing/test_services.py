@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
 
-from catalog.models import Policy, Route
+from catalog.models import Backend, Policy, Route
 from clusters.models import Cluster
 from impgateway.demo import create_demo_data
 from publishing import services
 from publishing.choices import PublishStatus
-from publishing.models import ProductPublish, PublishRevision
+from publishing.models import HostnameClaim, ProductPublish, PublishRevision
 from tests.factories import (
     APIServiceFactory,
     BackendFactory,
@@ -143,32 +145,133 @@ def test_overlapping_routes_within_a_publish_are_refused():
     assert ProductPublish.objects.get(pk=publish.pk).status == PublishStatus.DRAFT
 
 
-def test_overlap_with_another_tenants_publish_on_the_cluster_is_refused():
-    cluster = ClusterFactory(region="kr-seoul")
-    first = make_publish(cluster=cluster, product__slug="shop-api", environment="prod")
-    services.publish_revision(first)
-    other_tenant = TenantFactory()
-    second = make_publish(
-        tenant=other_tenant,
+def test_a_hostname_has_one_owner_on_a_cluster_whatever_the_tenant():
+    """Tenant A published shop-api, then renamed its product; tenant B takes the free slug.
+    A's live revision still serves the old hostname, so B may not publish it there, and the
+    refusal names nothing of A's."""
+    cluster = ClusterFactory(name="shared", region="kr-seoul")
+    owner = make_publish(cluster=cluster, product__slug="shop-api", environment="prod")
+    services.publish_revision(owner)
+    owner.product.slug = "shop-v2"
+    owner.product.save()
+    intruder_tenant = TenantFactory()
+    intruder = make_publish(
+        tenant=intruder_tenant,
         cluster=cluster,
         environment="prod",
-        product=ProductFactory(tenant=other_tenant, slug="shop-api"),
+        product=ProductFactory(tenant=intruder_tenant, slug="shop-api"),
     )
-    # Same path as the first publish's route.
-    route = Route.objects.filter(service__publishes=second).get()
-    route.path = Route.objects.filter(service__publishes=first).get().path
-    route.save()
     with pytest.raises(ValidationError) as excinfo:
-        services.publish_revision(second)
-    message = " ".join(excinfo.value.messages)
-    assert f"publish #{first.pk}" in message
-    assert "shop-api.prod.kr-seoul.api.imprun.dev" in message
-    # Different methods on the same path do not overlap.
-    route.methods = ["DELETE"]
-    route.save()
-    Route.objects.filter(service__publishes=first).update(methods=["GET"])
+        services.publish_revision(intruder)
+    assert excinfo.value.messages == [
+        "hostname 'shop-api.prod.kr-seoul.api.imprun.dev' is taken on cluster 'shared': "
+        "another publish serves it"
+    ]
+    assert not PublishRevision.objects.filter(publish=intruder).exists()
+    assert not HostnameClaim.objects.filter(publish=intruder).exists()
+    # Rolling back to a revision with a taken hostname is refused the same way.
+    # Once the owner publishes its new hostname, the old one is free.
+    services.publish_revision(owner)
+    assert list(HostnameClaim.objects.filter(publish=owner).values_list("hostname", flat=True)
+                ) == ["shop-v2.prod.kr-seoul.api.imprun.dev"]
+    services.publish_revision(intruder)
+    with pytest.raises(ValidationError, match="another publish serves it"):
+        services.rollback(owner, 1)
+
+
+def test_a_hostname_taken_within_the_tenant_names_the_publish():
+    tenant = TenantFactory()
+    cluster = ClusterFactory(name="shared", region="kr-seoul")
+    first = make_publish(tenant=tenant, cluster=cluster, product__slug="shop-api",
+                         environment="prod")
     services.publish_revision(first)
-    services.publish_revision(second)
+    first.product.slug = "shop-v2"
+    first.product.save()
+    second = make_publish(tenant=tenant, cluster=cluster, environment="prod",
+                          product=ProductFactory(tenant=tenant, slug="shop-api"))
+    with pytest.raises(ValidationError, match=rf"publish #{first.pk} \(shop-v2, prod\) serves"):
+        services.publish_revision(second)
+
+
+def test_withdrawing_and_moving_release_hostnames():
+    publish = make_publish(cluster=ClusterFactory(region="kr-seoul"), product__slug="shop-api")
+    services.publish_revision(publish)
+    assert HostnameClaim.objects.filter(publish=publish, cluster=publish.cluster).count() == 1
+    services.withdraw(publish)
+    assert not HostnameClaim.objects.filter(publish=publish).exists()
+    services.publish_revision(publish)
+    target = ClusterFactory(region="us-east")
+    services.move_publish(publish, target)
+    assert list(HostnameClaim.objects.filter(publish=publish).values_list(
+        "cluster_id", "hostname")) == [(target.pk, f"shop-api.{publish.environment}.us-east.api"
+                                        ".imprun.dev")]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_publishes_of_one_hostname_leave_one_owner():
+    """Two publishes racing for one hostname on PostgreSQL, in real threads: the unique
+    constraint leaves exactly one owner, the other is refused with nothing written."""
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks and concurrent transactions need PostgreSQL (set DATABASE_URL)")
+    cluster = ClusterFactory(name="shared", region="kr-seoul")
+    first = make_publish(cluster=cluster, product__slug="shop-api", environment="prod")
+    second = make_publish(cluster=cluster, product__slug="shop-api-2", environment="prod")
+    # Both would serve one hostname: the second product's slug becomes the first's after its
+    # snapshot is taken, so validation cannot see the race; only the claim can.
+    barrier = threading.Barrier(2)
+    outcomes: dict[int, str] = {}
+    real_claim = services._claim_hostnames
+
+    def claim_after_both_validated(publish, hostnames):
+        barrier.wait(timeout=10)
+        return real_claim(publish, ["shop-api.prod.kr-seoul.api.imprun.dev"])
+
+    def run(publish):
+        try:
+            services.publish_revision(publish)
+            outcomes[publish.pk] = "published"
+        except ValidationError as exc:
+            outcomes[publish.pk] = " ".join(exc.messages)
+        finally:
+            connection.close()
+
+    original = services._claim_hostnames
+    services._claim_hostnames = claim_after_both_validated
+    try:
+        threads = [threading.Thread(target=run, args=(p,)) for p in (first, second)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+    finally:
+        services._claim_hostnames = original
+    assert sorted(outcomes.values())[1] == "published", outcomes
+    refused = sorted(outcomes.values())[0]
+    assert "is taken on cluster 'shared'" in refused, outcomes
+    assert HostnameClaim.objects.count() == 1
+    assert PublishRevision.objects.count() == 1
+
+
+def test_publish_refuses_what_the_cluster_would_refuse_in_definitions_saved_earlier():
+    """Definitions saved before a rule existed (written here past the model checks) are
+    refused at publish, each message naming the object and the rule."""
+    publish = make_publish(cluster=ClusterFactory(region="kr-seoul"))
+    backend = Backend.objects.get(service__publishes=publish)
+    Backend.objects.filter(pk=backend.pk).update(endpoints=["127.0.0.1:8080"])
+    Route.objects.filter(service__publishes=publish).update(
+        path="/v1/(?=x)", match_type="RegularExpression",
+        header_matches=[{"name": "x-v", "value": "a\r\nX-Injected: 1", "type": "Exact"}],
+    )
+    with pytest.raises(ValidationError) as excinfo:
+        services.publish_revision(publish)
+    messages = " | ".join(excinfo.value.messages)
+    service = backend.service.name
+    assert (f"backend '{backend.name}' of service '{service}': endpoint '127.0.0.1:8080': "
+            "127.0.0.1 is a loopback address") in messages
+    assert "path '/v1/(?=x)': RE2 refuses it: invalid perl operator" in messages
+    assert "header 'x-v': control characters" in messages
+    assert not PublishRevision.objects.filter(publish=publish).exists()
 
 
 def test_invalid_hostname_is_refused():
