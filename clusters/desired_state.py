@@ -64,11 +64,6 @@ class DesiredStateAnswer:
 # --- Database work (sync) ----------------------------------------------------------------
 
 
-def read_revision(cluster_id: int) -> int:
-    """The cluster's current desired-state revision (one query)."""
-    return Cluster.objects.values_list("desired_state_revision", flat=True).get(pk=cluster_id)
-
-
 def render_desired_state(cluster_id: int) -> tuple[int, bytes]:
     """The cluster's desired state as JSON bytes, and the revision it is at.
 
@@ -374,13 +369,14 @@ async def _serve(token: str, if_none_match: str | None, wait: int) -> DesiredSta
     deadline = time.monotonic() + wait
     while True:
         outcome = await hub.wait(cluster_id, known, max(0.0, deadline - time.monotonic()))
+        # The agent may have been disabled while it waited (which wakes its cluster's
+        # waiters): check it again before answering, with a body or without.
+        session = await authenticate(claims)
         if outcome is WaitOutcome.CHANGED:
             revision, body = await cache.get(cluster_id, known + 1)
             return DesiredStateAnswer(revision, body)
-        if outcome is WaitOutcome.RECHECK:
-            current = await run_database(read_revision, cluster_id)
-            if current != known:
-                revision, body = await cache.get(cluster_id, current)
-                return DesiredStateAnswer(revision, body)
+        if session.desired_state_revision != known:
+            revision, body = await cache.get(cluster_id, session.desired_state_revision)
+            return DesiredStateAnswer(revision, body)
         if outcome is WaitOutcome.TIMEOUT or time.monotonic() >= deadline:
             return DesiredStateAnswer(known, None)

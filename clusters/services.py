@@ -332,11 +332,15 @@ def normalize_capabilities(capabilities: dict) -> dict:
 # --- Operators and housekeeping -----------------------------------------------------------
 
 
+@transaction.atomic
 def set_agents_enabled(agent_ids: Iterable[int], enabled: bool) -> int:
-    """Enable or disable agents; disabling revokes every token they hold, at once."""
+    """Enable or disable agents; disabling revokes every token they hold, at once: their
+    clusters' long-polls are woken, and a woken request checks its agent before it answers
+    (clusters.desired_state), so a disabled agent's wait ends with 401."""
     agents = Agent.objects.filter(pk__in=list(agent_ids))
     if enabled:
         return agents.filter(enabled=False).update(enabled=True)
+    bump_desired_state_on_commit(agents.values_list("cluster_id", flat=True).distinct())
     return agents.update(
         enabled=False,
         status=AgentStatus.DISCONNECTED,

@@ -296,9 +296,24 @@ class ScopedGenericViewSet(viewsets.GenericViewSet):
         restrict_choices(serializer, self.request.user)
         return serializer
 
+    def dispatch(self, request, *args, **kwargs):
+        # A write runs in one transaction, so that the If-Match precondition is checked on
+        # the row it then changes, locked (get_object): two writers holding one ETag cannot
+        # both succeed.
+        if request.method in permissions.SAFE_METHODS:
+            return super().dispatch(request, *args, **kwargs)
+        with transaction.atomic():
+            return super().dispatch(request, *args, **kwargs)
+
     def get_object(self) -> models.Model:
         obj = super().get_object()
         if self.request.method not in permissions.SAFE_METHODS:
+            # Lock its row only (the scoped queryset may join others), then read it again:
+            # what a concurrent writer committed meanwhile is what the precondition sees.
+            type(obj)._default_manager.select_for_update(of=("self",)).filter(
+                pk=obj.pk
+            ).order_by().values_list("pk").get()
+            obj = super().get_object()
             self._check_precondition(obj)
         self.etag_object = obj
         return obj

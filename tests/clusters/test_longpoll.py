@@ -14,7 +14,7 @@ from django.db import transaction
 
 from clusters import wakeup
 from clusters.models import Agent, Cluster
-from clusters.services import bump_desired_state_on_commit
+from clusters.services import bump_desired_state_on_commit, set_agents_enabled
 from clusters.wakeup import publish_wakeups, waiting_agents
 from publishing.services import publish_revision
 from tests.factories import ClusterFactory
@@ -44,7 +44,9 @@ class Waiters:
             params={"wait": self.wait},
             headers={"Authorization": f"Bearer {token}", "If-None-Match": self.etag},
         )
-        self.results.append((response.status_code, response.headers["ETag"], time.monotonic()))
+        self.results.append(
+            (response.status_code, response.headers.get("ETag", ""), time.monotonic())
+        )
 
     async def _run(self) -> None:
         limits = httpx.Limits(max_connections=len(self.tokens) + 10)
@@ -118,6 +120,39 @@ def test_a_change_to_another_cluster_wakes_nobody_here(wakeups, server):
         assert wait_until(lambda: waiting_agents() == 1, timeout=10)
         bump_desired_state_on_commit([other.pk])
     assert [status for status, _etag, _at in waiters.results] == [304]
+
+
+def test_disabling_an_agent_ends_its_wait_with_401_at_once(wakeups, server):
+    """Revocation reaches long-polls: the disabled agent's wait ends at once with 401 (it
+    used to get the next desired state, API keys included, long after being disabled); the
+    cluster's other agent is merely woken."""
+    cluster = ClusterFactory()
+    disabled_token, other_token = agents_of(cluster, 2)
+    agent = Agent.objects.filter(cluster=cluster).order_by("pk").first()
+    etag = etag_of(server.url, disabled_token)
+    with Waiters([server.url], [disabled_token, other_token], etag, wait=30) as waiters:
+        assert wait_until(lambda: waiting_agents() == 2, timeout=10), waiting_agents()
+        disabled_at = time.monotonic()
+        set_agents_enabled([agent.pk], enabled=False)
+    statuses = sorted(status for status, _etag, _at in waiters.results)
+    assert statuses == [200, 401], waiters.results
+    slowest = max(at for _status, _etag, at in waiters.results) - disabled_at
+    assert slowest < 5, f"answered {slowest:.2f} s after the agent was disabled"
+
+
+def test_a_woken_waiter_is_checked_again_before_it_is_answered(wakeups, server):
+    """Even when the change that wakes it is not the disabling itself (a publish committed
+    just after the agent was disabled, before the disabling woke anyone), a waiting agent is
+    checked again: a disabled one gets 401, never the desired state."""
+    cluster = ClusterFactory()
+    publish = make_publish(cluster)
+    [token] = agents_of(cluster, 1)
+    etag = etag_of(server.url, token)
+    with Waiters([server.url], [token], etag, wait=30) as waiters:
+        assert wait_until(lambda: waiting_agents() == 1, timeout=10)
+        Agent.objects.filter(cluster=cluster).update(enabled=False)  # no wake-up of its own
+        publish_revision(publish)
+    assert [status for status, _etag, _at in waiters.results] == [401]
 
 
 def test_two_servers_are_both_woken_through_redis(redis_wakeups, database_threads):

@@ -3,12 +3,17 @@ name the field, pages of 50, the /api/v1/ root and the OpenAPI schema and docs."
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from rest_framework.test import APIClient
 
 from catalog.models import APIService
 from impgateway import rbac
+from impgateway.api import ScopedGenericViewSet
 from tests.factories import TenantFactory
 from tests.impgateway.test_rbac_world import build_world, grant_role
 
@@ -51,6 +56,54 @@ def test_stale_if_match_is_refused_with_412(world, api, endpoint, key, change):
     assert api.delete(url, HTTP_IF_MATCH=etag).status_code == 412
     assert api.patch(url, change, format="json", HTTP_IF_MATCH="*").status_code == 200
     assert api.patch(url, change, format="json").status_code == 200
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_writers_with_one_etag_one_wins_one_gets_412(monkeypatch):
+    """If-Match under concurrency, in real threads on PostgreSQL: the precondition is checked
+    on the locked row inside the write's transaction, so of two PATCHes holding the same ETag
+    exactly one succeeds (each write is slowed, so without the lock both would pass)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks need PostgreSQL (set DATABASE_URL)")
+    world = build_world()
+    user = grant_role(world, "org-admin", "org")
+    url = f"/api/v1/api-services/{world['A.service'].pk}/"
+    reader = APIClient()
+    reader.force_login(user)
+    etag = reader.get(url)["ETag"]
+    slow_update = ScopedGenericViewSet.perform_update
+
+    def perform_update(self, serializer):
+        time.sleep(0.3)
+        slow_update(self, serializer)
+
+    monkeypatch.setattr(ScopedGenericViewSet, "perform_update", perform_update)
+
+    def write(start: threading.Barrier, etag: str, description: str, statuses: list) -> None:
+        client = APIClient()
+        client.force_login(user)
+        start.wait(timeout=10)
+        response = client.patch(url, {"description": description}, format="json",
+                                HTTP_IF_MATCH=etag)
+        statuses.append(response.status_code)
+        connection.close()
+
+    for round_number in range(3):
+        start = threading.Barrier(2)
+        statuses: list[int] = []
+        threads = [
+            threading.Thread(
+                target=write, args=(start, etag, f"writer {n} round {round_number}", statuses)
+            )
+            for n in (1, 2)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        assert sorted(statuses) == [200, 412], statuses
+        etag = reader.get(url)["ETag"]
 
 
 def test_stale_if_match_also_guards_actions(world, api):
