@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -50,6 +51,16 @@ class KubeError(Exception):
     @property
     def conflict(self) -> bool:
         return self.status == 409
+
+
+_MISSING_NAMESPACE = re.compile(r'namespaces "([^"]+)" not found')
+
+
+def missing_namespace(error: KubeError | str) -> str:
+    """The namespace whose absence failed a request (the API server's 404 names it), or ""."""
+    text = error.message if isinstance(error, KubeError) else error
+    found = _MISSING_NAMESPACE.search(text)
+    return found.group(1) if found else ""
 
 
 class KubeConfigError(Exception):

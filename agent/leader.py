@@ -20,7 +20,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from .kube import KubeClient, KubeError, ObjectKey
+from .kube import KubeClient, KubeError, ObjectKey, missing_namespace
 from .logs import log_event, warn_event
 
 LEASE_API = "coordination.k8s.io/v1"
@@ -53,6 +53,7 @@ class LeaderElector:
         field_manager: str,
         on_change: Callable[[bool], None] | None = None,
         on_error: Callable[[KubeError], None] | None = None,
+        ensure_namespace: Callable[[], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.kube = kube
@@ -64,7 +65,11 @@ class LeaderElector:
         self.field_manager = field_manager
         self.on_change = on_change or (lambda leading: None)
         self.on_error = on_error or (lambda error: None)
+        # Creates the Lease's namespace: an API server restored empty has none, and without a
+        # Lease no agent would ever lead again to create it.
+        self.ensure_namespace = ensure_namespace or (lambda: None)
         self.clock = clock
+        self.failing = False  # the last attempt could not reach or write the Lease
         self.holder = ""
         self._leading = False
         self._renewed_at = -math.inf
@@ -108,7 +113,11 @@ class LeaderElector:
             except KubeError as exc:
                 if exc.conflict:
                     return Attempt.FAILED
-                raise
+                if not missing_namespace(exc):
+                    raise
+                log_event("namespace_missing", namespace=self.key.namespace, needed_by="lease")
+                self.ensure_namespace()
+                self.kube.create(body, field_manager=self.field_manager)
             self._held(started, body["spec"])
             return Attempt.HELD
         spec = lease.get("spec") or {}
@@ -155,7 +164,9 @@ class LeaderElector:
         """One acquire-or-renew attempt and what follows from it."""
         try:
             attempt = self.try_acquire_or_renew()
+            self.failing = False
         except KubeError as exc:
+            self.failing = True
             self.on_error(exc)
             warn_event("lease_error", identity=self.identity,
                       status=exc.status, error=exc.message[:200])

@@ -36,7 +36,7 @@ from .apply import CONFIGURED, CREATED, FAILED, UNCHANGED, ChangeSet, apply_chan
 from .conditions import ROUTE_KINDS, all_true, conditions_of, object_ref
 from .drift import check_drift, refused_event
 from .inventory import Inventory, InventoryStore, PruneResult, prune
-from .kube import KubeClient, KubeError, ObjectKey
+from .kube import KubeClient, KubeError, ObjectKey, missing_namespace
 from .logs import log_event, warn_event
 from .metrics import Metrics
 from .sink import ManifestSink, SinkResult
@@ -177,16 +177,28 @@ class Reconciler:
         # reported to those owners with the next reports.
         self._refused: dict[int, list[DriftEvent]] = {}
         self._refused_told: set[tuple[int, ObjectKey]] = set()
+        # Set when a namespace the agent had made is gone (an API server restored empty, or a
+        # namespace deleted): the runner then forgets everything and reconciles in full.
+        self.lost_state = False
 
     # --- Whole desired states -------------------------------------------------------------
 
     def forget(self) -> None:
         """Drop what is remembered, so the next reconcile checks every object again (after a
-        leader change, or to measure a full no-change reconcile)."""
+        leader change, after the cluster lost state, or to measure a full no-change
+        reconcile)."""
         self.applied.clear()
         self.removed.clear()
         self.removals_failed.clear()
         self._namespaces.clear()
+        self.lost_state = False
+
+    def _namespace_gone(self, error: KubeError | str) -> None:
+        """Note a request that failed because its namespace does not exist (any more)."""
+        namespace = missing_namespace(error)
+        if namespace:
+            self._namespaces.discard(namespace)
+            self.lost_state = True
 
     @property
     def pending(self) -> bool:
@@ -284,6 +296,7 @@ class Reconciler:
                 self._apply_to_cluster(state, existing.get(publish_id))
             except KubeError as exc:
                 # The inventory could not be written: nothing of this publish was applied.
+                self._namespace_gone(exc)
                 self.metrics.errors.labels(source="kubernetes").inc()
                 warn_event("publish_failed", publish_id=publish_id, revision=revision,
                           status=exc.status, error=exc.message[:300])
@@ -304,16 +317,20 @@ class Reconciler:
             self.metrics.objects.labels(action=action).inc(len(keys))
         return changes
 
-    def ensure_namespaces(self, namespaces: set[str], *, leader_only: bool = True) -> None:
+    def ensure_namespaces(self, namespaces: set[str], *, leader_only: bool = True,
+                          recheck: bool = False) -> None:
         """Create missing namespaces the publishes write to (a real cluster may refuse: the
-        objects then fail with the API server's message)."""
+        objects then fail with the API server's message). Namespaces seen once are not asked
+        for again unless `recheck`, or a request fails for want of one (`_namespace_gone`)."""
         kube = self.kube
         if kube is None:
             return
-        for namespace in sorted(namespaces - self._namespaces):
+        for namespace in sorted(namespaces if recheck else namespaces - self._namespaces):
             key = ObjectKey(NAMESPACE_API, "Namespace", "", namespace)
             try:
-                if kube.get(key) is None and (self.may_write() or not leader_only):
+                if kube.get(key) is None:
+                    if leader_only and not self.may_write():
+                        continue
                     kube.apply(
                         {"apiVersion": "v1", "kind": "Namespace",
                          "metadata": {"name": namespace,
@@ -348,6 +365,8 @@ class Reconciler:
         pruned = PruneResult()
         # Objects another owner holds were never ours: they leave the inventory.
         foreign = {result.key for result in changeset.results if result.conflict}
+        for result in changeset.failed:
+            self._namespace_gone(result.error)
         if changeset.failed:
             # Keep what the publish had while its new objects are not all there.
             remaining = (wanted - foreign) | stale
@@ -482,6 +501,8 @@ class Reconciler:
             )
             self._count(changeset, PruneResult())
             self._note_conflicts(changeset)
+            for result in changeset.failed:
+                self._namespace_gone(result.error)
             self.metrics.drift_events.inc(len(events))
             conditions = [condition for result in changeset.results if result.live is not None
                           for condition in conditions_of(result.live)]

@@ -96,6 +96,7 @@ class Agent:
         self.latest_revision: int | None = None
         self.reconciled_revision: int | None = None
         self.synced_once = False
+        self.kube_ok = True  # the last reconcile, drift or status pass reached the API server
         self.registered = False
         self.control_plane_ok = False
         self.outbox: dict[int, PublishReport] = {}
@@ -114,6 +115,8 @@ class Agent:
                 retry_period=config.retry_period, field_manager=config.field_manager,
                 on_change=self._leadership_changed,
                 on_error=lambda error: self.metrics.errors.labels(source="lease").inc(),
+                ensure_namespace=lambda: self.reconciler.ensure_namespaces(
+                    {config.namespace}, leader_only=False, recheck=True),
             )
         sink = ManifestSink(config.output_dir) if config.output_dir else None
         self.reconciler = Reconciler(
@@ -150,12 +153,17 @@ class Agent:
         return idle < limit, {"last_loop_seconds_ago": round(idle, 1)}
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
+        """Ready: registered, the Kubernetes API answering (the Lease and the last reconcile,
+        drift or status pass), and, when leading, the desired state applied at least once."""
         leading = self.may_write()
-        ready = self.registered and not self.fatal and (not leading or self.synced_once)
+        kube_ok = self.kube_ok and not (self.elector is not None and self.elector.failing)
+        ready = (self.registered and not self.fatal and kube_ok
+                 and (not leading or self.synced_once))
         return ready, {
             "registered": self.registered,
             "leader": leading,
             "synced": self.synced_once,
+            "kubernetes": "ok" if kube_ok else "failing",
             "control_plane": "ok" if self.control_plane_ok else "unreachable",
         }
 
@@ -327,6 +335,14 @@ class Agent:
             if self.clock() >= self._schedule.next_drift:
                 self._timed("drift", self.reconciler.check_drift)
                 self._schedule.next_drift = self.clock() + self.config.drift_interval
+            if self.reconciler.lost_state:
+                # Namespaces the agent made are gone (an API server restored empty): trust
+                # nothing remembered, and apply everything again now.
+                warn_event("cluster_state_lost", action="full reconcile")
+                self.reconciler.forget()
+                self._needs_full = True
+                self._schedule.retry_at = self.clock()
+                self.wake.set()
             if self.reconciler.watching and self.clock() >= self._schedule.next_status:
                 self._timed("status", self.reconciler.refresh_status)
                 self._schedule.next_status = self.clock() + self.config.status_interval
@@ -340,6 +356,7 @@ class Agent:
         try:
             reports = self.reconciler.reconcile(desired)
         except KubeError as exc:
+            self.kube_ok = False
             self.metrics.errors.labels(source="kubernetes").inc()
             delay = self._reconcile_backoff.next()
             self._schedule.retry_at = self.clock() + delay
@@ -350,6 +367,7 @@ class Agent:
                       retry_in=round(delay, 2))
             return
         duration = self.clock() - started
+        self.kube_ok = True
         self.metrics.reconcile_duration.labels(trigger="desired_state").observe(duration)
         self._needs_full = False
         self.reconciled_revision = revision
@@ -371,9 +389,11 @@ class Agent:
         try:
             reports = step()
         except KubeError as exc:
+            self.kube_ok = False
             self.metrics.errors.labels(source="kubernetes").inc()
             warn_event(f"{trigger}_failed", error=str(exc)[:300])
             return
+        self.kube_ok = True
         self.metrics.reconcile_duration.labels(trigger=trigger).observe(self.clock() - started)
         self._queue(reports)
 

@@ -55,6 +55,7 @@ class SimCluster:
         self.api.store.close()
         server.shutdown()
         server.server_close()
+        server.close_connections()
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import gzip
 import logging
+import socket
+import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -89,4 +91,27 @@ class SimulatedHTTPServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], api: APIServer) -> None:
         self.api = api
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
         super().__init__(address, _Handler)
+
+    def process_request(self, request, client_address) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """Cut every open connection, as a stopped API server does: clients keeping
+        connections alive must not go on being answered by a server that is gone."""
+        with self._connections_lock:
+            connections, self._connections = self._connections, set()
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass

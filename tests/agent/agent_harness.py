@@ -128,6 +128,17 @@ class SimulatedCluster:
         self.kube.close()
         self.sim.stop()
 
+    def go_down(self) -> int:
+        """Stop serving (an API-server outage); the port it served on."""
+        port = self.sim.port
+        self.sim.stop()
+        return port
+
+    def come_back_empty(self, port: int) -> None:
+        """Serve again on `port` with nothing stored: an API server restored from nothing."""
+        self.sim = SimCluster(registry=self.sim.api.registry)
+        self.sim.start(port)
+
     def add_gateway_class(self, name: str = "envoy-gateway",
                           controller: str = ENVOY_CONTROLLER) -> None:
         self.kube.apply(

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import time
 
+import httpx
 import pytest
 
 from catalog.models import Route
@@ -181,3 +182,52 @@ def test_publish_update_prune_drift_withdraw_and_outage(control_plane, simulated
     lease = simulated.sim.get_object("coordination.k8s.io/v1", "Lease", AGENT_NAMESPACE,
                                      "imp-gateway-agent")
     assert not lease["spec"].get("holderIdentity"), "the lease is released on SIGTERM"
+
+
+def readyz(port: int) -> int:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code
+    except httpx.HTTPError:
+        return 0
+
+
+def test_an_api_server_restored_empty_is_rebuilt_without_a_restart(
+    control_plane, simulated, tmp_path
+):
+    """The API server goes down and comes back with nothing stored (restored from an empty
+    backup): the agent's namespace, Lease, inventories and every object are gone. /readyz
+    fails while the agent cannot sync, and the same agent process rebuilds everything (it used
+    to retry the Lease forever: `namespaces "imp-gateway-system" not found`)."""
+    cluster = make_cluster()
+    orders = make_publish(cluster, "orders", routes=3)
+    publish_now(orders)
+    metrics_port = free_port()
+    agent = AgentProcess(
+        agent_args(control_plane.url, simulated.kubeconfig, name="agent-0",
+                   token=registration_token(cluster), token_file=tmp_path / "token.json",
+                   metrics_port=metrics_port),
+        tmp_path / "agent.log",
+    )
+    try:
+        assert wait_until(lambda: len(routes_by_path(simulated, orders.pk)) == 3, 30), agent.log()
+        before = set(simulated.publish_objects(orders.pk))
+        assert wait_until(lambda: readyz(metrics_port) == 200, 15), agent.log()
+
+        port = simulated.go_down()
+        assert wait_until(lambda: readyz(metrics_port) == 503, 20), agent.log()
+        simulated.come_back_empty(port)
+        simulated.add_gateway_class()  # the gateway controller's own installation comes back
+
+        assert wait_until(lambda: set(simulated.publish_objects(orders.pk)) == before, 40), (
+            sorted(simulated.publish_objects(orders.pk)), agent.log()[-3000:])
+        for namespace in (AGENT_NAMESPACE, cluster.namespace):
+            assert simulated.sim.get_object("v1", "Namespace", "", namespace) is not None
+        assert wait_until(lambda: simulated.sim.get_object(
+            "v1", "ConfigMap", AGENT_NAMESPACE, f"imp-gateway-inventory-{orders.pk}"), 20)
+        lease = simulated.sim.get_object("coordination.k8s.io/v1", "Lease", AGENT_NAMESPACE,
+                                         "imp-gateway-agent")
+        assert lease["spec"]["holderIdentity"] == "agent-0"
+        assert wait_until(lambda: readyz(metrics_port) == 200, 20), agent.log()[-3000:]
+        assert agent.alive()
+    finally:
+        agent.terminate()
