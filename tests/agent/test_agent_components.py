@@ -36,33 +36,6 @@ MANAGER = "imp-gateway-agent"
 GATEWAY_API = "gateway.networking.k8s.io/v1"
 
 
-@pytest.fixture(scope="module")
-def sim(crd_dir):
-    cluster = SimCluster(crd_dir)
-    cluster.start()
-    yield cluster
-    cluster.stop()
-
-
-@pytest.fixture
-def kube(sim, tmp_path) -> KubeClient:
-    client = connect(sim.write_kubeconfig(tmp_path / "kubeconfig.yaml"))
-    yield client
-    client.close()
-
-
-_namespaces = iter(range(1, 10_000))
-
-
-@pytest.fixture
-def namespace(kube) -> str:
-    """A fresh namespace per test: tests share one simulated cluster."""
-    name = f"test-{next(_namespaces)}"
-    kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
-               field_manager="test-setup")
-    return name
-
-
 def desired(publish_id: int, spec: dict, revision: int = 1) -> dict:
     return {"publish_id": publish_id, "revision": revision, "content_hash": "x", "spec": spec}
 

@@ -10,10 +10,21 @@ import time
 
 import httpx
 import pytest
+from django.core.exceptions import ValidationError
 
 from catalog.models import Route
 from publishing.services import withdraw
 from tests.conftest import REQUIRE_SERVICES
+from tests.factories import (
+    APIServiceFactory,
+    BackendFactory,
+    GatewayFactory,
+    ListenerFactory,
+    ProductFactory,
+    ProductPublishFactory,
+    RouteFactory,
+    TenantFactory,
+)
 
 from .agent_harness import (
     AGENT_NAMESPACE,
@@ -229,5 +240,71 @@ def test_an_api_server_restored_empty_is_rebuilt_without_a_restart(
         assert lease["spec"]["holderIdentity"] == "agent-0"
         assert wait_until(lambda: readyz(metrics_port) == 200, 20), agent.log()[-3000:]
         assert agent.alive()
+    finally:
+        agent.terminate()
+
+
+def tenant_catalog(cluster, tenant_slug: str, product_slug: str, endpoint: str,
+                   paths: list[str]):
+    """A tenant's publish on the cluster with the names the attack copies: service
+    payment-service, backend primary, routes route-<n>."""
+    tenant = TenantFactory(slug=tenant_slug, name=tenant_slug)
+    gateway = GatewayFactory(tenant=tenant, name="edge")
+    ListenerFactory(gateway=gateway)
+    service = APIServiceFactory(tenant=tenant, name="payment-service")
+    backend = BackendFactory(service=service, name="primary", endpoints=[endpoint])
+    for number, path in enumerate(paths):
+        RouteFactory(service=service, backend=backend, name=f"route-{number}", path=path)
+    product = ProductFactory(tenant=tenant, slug=product_slug, name="Payment API")
+    publish = ProductPublishFactory(tenant=tenant, gateway=gateway, cluster=cluster,
+                                    product=product, environment="prod")
+    publish.api_services.set([service])
+    return publish
+
+
+def test_a_tenant_copying_another_tenants_names_cannot_touch_its_objects(
+    control_plane, simulated, tmp_path
+):
+    """The attack from the security review, end to end: tenant B copies tenant A's names
+    (service, backend, routes; the product slug is refused), points its backend at itself,
+    publishes to A's cluster and environment, edits, and withdraws. A's objects are never
+    written, its hostname gets no route of B's, and nothing of A's is pruned."""
+    cluster = make_cluster()
+    victim = tenant_catalog(cluster, "acme", "payment-api", "payments.acme.internal:8443",
+                            ["/v1/payments", "/v1/refunds"])
+    publish_now(victim)
+    with pytest.raises(ValidationError, match="slug: this slug is taken"):
+        ProductFactory.build(tenant=TenantFactory(), slug="payment-api").full_clean()
+    attacker = tenant_catalog(cluster, "evil", "payment-api-2", "attacker.example.com:443",
+                              ["/v1/login", "/v1/payments"])
+    agent = AgentProcess(
+        agent_args(control_plane.url, simulated.kubeconfig, name="agent-0",
+                   token=registration_token(cluster), token_file=tmp_path / "token.json"),
+        tmp_path / "agent.log",
+    )
+    try:
+        assert wait_until(lambda: len(routes_by_path(simulated, victim.pk)) == 2, 30), agent.log()
+        before = resource_versions(simulated, victim.pk)
+        victim_hosts = {host for item in routes_by_path(simulated, victim.pk).values()
+                        for host in item["spec"]["hostnames"]}
+
+        publish_now(attacker)
+        assert wait_until(lambda: len(routes_by_path(simulated, attacker.pk)) == 2, 30)
+        Route.objects.filter(service__publishes=attacker, name="route-1").delete()
+        publish_now(attacker)
+        assert wait_until(lambda: len(routes_by_path(simulated, attacker.pk)) == 1, 30)
+        for item in routes_by_path(simulated, attacker.pk).values():
+            assert not set(item["spec"]["hostnames"]) & victim_hosts
+        withdraw(attacker)
+        assert wait_until(lambda: not simulated.publish_objects(attacker.pk), 30), agent.log()
+        time.sleep(2.5)  # at least one drift pass (--drift-interval 2) after the withdrawal
+
+        assert resource_versions(simulated, victim.pk) == before
+        backend = simulated.objects("Backend", cluster.namespace,
+                                    "gateway.envoyproxy.io/v1alpha1")
+        assert {item["spec"]["endpoints"][0]["fqdn"]["hostname"] for name, item in
+                backend.items() if name.startswith(f"payment-api-prod-{victim.pk}-")} == {
+            "payments.acme.internal"}
+        assert "conflict" not in agent.log()
     finally:
         agent.terminate()
