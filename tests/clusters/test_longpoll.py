@@ -96,8 +96,10 @@ def test_200_waiters_on_one_server_are_all_answered_after_one_publish(wakeups, s
     assert {status for status, _etag, _at in waiters.results} == {200}
     new_revision = Cluster.objects.get(pk=cluster.pk).desired_state_revision
     assert {etag for _status, etag, _at in waiters.results} == {f'"{new_revision}"'}
+    # Woken, not answered when the 30 s wait ended (which would also give 200: a recheck).
+    # Latency is measured in bench/agent_poll.py, not here.
     slowest = max(at for _status, _etag, at in waiters.results) - published_at
-    assert slowest < 5, f"the last waiter was answered {slowest:.2f} s after the publish"
+    assert slowest < 15, f"the last waiter was answered {slowest:.2f} s after the publish"
     assert waiting_agents() == 0
 
 
@@ -109,7 +111,7 @@ def test_a_waiter_with_nothing_new_gets_304_when_its_wait_ends(wakeups, server):
     with Waiters([server.url], [token], etag, wait=1) as waiters:
         pass
     assert [status for status, _etag, _at in waiters.results] == [304]
-    assert 0.9 <= waiters.results[0][2] - started < 5
+    assert 0.9 <= waiters.results[0][2] - started < 10  # ended with its 1 s wait, not hung
 
 
 def test_a_change_to_another_cluster_wakes_nobody_here(wakeups, server):
@@ -136,8 +138,9 @@ def test_disabling_an_agent_ends_its_wait_with_401_at_once(wakeups, server):
         set_agents_enabled([agent.pk], enabled=False)
     statuses = sorted(status for status, _etag, _at in waiters.results)
     assert statuses == [200, 401], waiters.results
+    # Woken by the disabling, not checked when the 30 s wait ended.
     slowest = max(at for _status, _etag, at in waiters.results) - disabled_at
-    assert slowest < 5, f"answered {slowest:.2f} s after the agent was disabled"
+    assert slowest < 15, f"answered {slowest:.2f} s after the agent was disabled"
 
 
 def test_a_woken_waiter_is_checked_again_before_it_is_answered(wakeups, server):
@@ -216,4 +219,4 @@ def test_with_redis_down_waits_still_end_on_time(settings, server):
     with Waiters([server.url], [token], etag, wait=1) as waiters:
         pass
     assert [status for status, _etag, _at in waiters.results] == [200]
-    assert waiters.results[0][2] - started < 5
+    assert waiters.results[0][2] - started < 10  # ended with its 1 s wait, not hung
