@@ -133,7 +133,7 @@ def test_output_dir_writes_and_removes_files(control_plane, simulated, tmp_path)
     first = run_agent(args)
     assert first.returncode == 0, first.stderr
     files = sorted(str(path.relative_to(output)) for path in output.rglob("*.yaml"))
-    assert f"publish-{orders.pk}/gateway-orders-dev.yaml" in files
+    assert f"publish-{orders.pk}/gateway-orders-dev-{orders.pk}.yaml" in files
     assert sum(name.startswith(f"publish-{orders.pk}/httproute-") for name in files) == 2
     documents = [yaml.safe_load(path.read_text()) for path in output.rglob("*.yaml")]
     assert all(document["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "imp-gateway"

@@ -52,6 +52,7 @@ _ACTIONS_BY_MODEL = {
     "publishing.productpublish": ("vacdp", "vacdp", "v", "vacdp", "v", "", ""),
     "publishing.publishrevision": ("v", "v", "v", "v", "v", "", ""),
     "publishing.deploymentstatus": ("v", "v", "v", "v", "v", "", ""),
+    "publishing.hostnameclaim": ("v", "v", "v", "v", "v", "", ""),
     "clusters.cluster": ("vacd", "v", "v", "v", "v", "", ""),
     "clusters.agent": ("vacd", "", "", "", "", "", ""),
     "clusters.registrationtoken": ("vacd", "", "", "", "", "", ""),
