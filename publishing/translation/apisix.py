@@ -21,6 +21,7 @@ from .gateway_api import (
     backend_scheme,
     extension_ref_filter,
     full_match_pattern,
+    hostname_targets,
     manifest,
     request_header_changes,
     route_name,
@@ -126,6 +127,10 @@ class APISIXDriver(GatewayAPIDriver):
             "scheme": scheme,
             "retries": backend["retry_attempts"],
         }
+        if scheme in ("https", "grpcs") and len({h for h, _p in hostname_targets(backend)}) > 1:
+            # APISIX sends the upstream Host as the TLS SNI: with several DNS names each node
+            # needs its own name, not the client's Host (one name gets it by URLRewrite).
+            spec["passHost"] = "node"
         if backend["timeout_seconds"]:
             seconds = f"{backend['timeout_seconds']}s"
             spec["timeout"] = {"connect": seconds, "send": seconds, "read": seconds}

@@ -222,7 +222,8 @@ CAPABILITY_MATRIX: dict[str, dict[Feature, Support]] = {
             "APISIX balances roundrobin, chash, ewma or least_conn; none is random"
         ),
         Feature.EXTERNAL_HTTPS_BACKENDS: _yes(
-            "BackendTrafficPolicy (apisix.apache.org) scheme https; the certificate is not "
+            "BackendTrafficPolicy (apisix.apache.org) scheme https (passHost node for several "
+            "DNS names, since APISIX sends the upstream Host as SNI); the certificate is not "
             "verified, since the policy has no TLS verification setting"
         ),
         Feature.RATE_LIMIT: _yes(
