@@ -175,7 +175,8 @@ CAPABILITY_MATRIX: dict[str, dict[Feature, Support]] = {
         Feature.RATE_LIMIT: _yes(
             "KongPlugin rate-limiting (limit_by service, policy local) named on the backend's "
             "first Service: one counter per route on each Kong node (shared by the routes of a "
-            "backend if KIC runs with --combined-services-from-different-httproutes)"
+            "backend if KIC runs with --combined-services-from-different-httproutes; one per "
+            "hostname of a gRPC route if Kong runs router_flavor expressions)"
         ),
         Feature.RATE_LIMIT_HOUR_DAY: _yes("KongPlugin rate-limiting hour/day"),
         Feature.CORS: _yes("KongPlugin cors"),

@@ -329,8 +329,9 @@ def kong_services(manifests: list[dict]) -> dict[str, list[dict]]:
     """KIC subtranslator/httproute.go groupRulesFromHTTPRoutesByKongServiceName with the
     default --combined-services-from-different-httproutes=false (cmd/rootcmd/config/cli.go):
     the rules of one HTTPRoute that share backendRefs become one Kong service; each GRPCRoute
-    rule becomes one (translate_grpcroute.go ingressRulesFromGRPCRoute). Returns the Kong
-    services by name with the Kubernetes Services behind each."""
+    rule becomes one (translate_grpcroute.go ingressRulesFromGRPCRoute; with Kong's
+    expressions router, ingressRulesFromGRPCRouteWithPriority makes one per hostname, as the
+    matrix says). Returns the Kong services by name with the Kubernetes Services behind each."""
     services = objects(manifests, "Service")
     kong: dict[str, list[dict]] = {}
     for route in (m for m in manifests if m["kind"] in ("HTTPRoute", "GRPCRoute")):
