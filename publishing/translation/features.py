@@ -133,7 +133,7 @@ CAPABILITY_MATRIX: dict[str, dict[Feature, Support]] = {
         Feature.PATH_REGEX: _yes(
             "HTTPRoute path match RegularExpression, sent as /{0}^(?:pattern)$ since Kong "
             "anchors a regex path at the start and needs it to begin with '/' (a pattern with "
-            "'//' or a stray '%' is refused)"
+            "'//' is refused)"
         ),
         Feature.HEADER_REGEX_MATCH: _yes(
             "HTTPRoute header match RegularExpression; refused on gRPC routes, whose header "

@@ -48,8 +48,6 @@ _ROUTE_POLICY_PLUGINS = {"ip_allowlist": "ip-restriction", "cors": "cors"}
 # request-transformer renders values that contain "$(...)" as Lua templates (or refuses them
 # when untrusted Lua is off), and reads "name:value" with any run of colons as the separator.
 _TEMPLATE_EXPRESSION = re.compile(r"\$\(.*\)")
-# Kong refuses a route path with an empty segment, and a '%' not followed by two hex digits.
-_BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 def kong_regex_path(pattern: str) -> str:
@@ -118,15 +116,8 @@ class KongDriver(GatewayAPIDriver):
                         "KIC 3.5 compares GRPCRoute header values literally on Kong's "
                         "traditional routers, whatever the match type",
                     )
-                if route["match_type"] == "RegularExpression" and (
-                    "//" in route["path"] or _BAD_PERCENT.search(route["path"])
-                ):
-                    refuse(
-                        Feature.PATH_REGEX,
-                        where,
-                        "Kong refuses a regex path containing '//' or a '%' not followed by two "
-                        "hex digits",
-                    )
+                if route["match_type"] == "RegularExpression" and "//" in route["path"]:
+                    refuse(Feature.PATH_REGEX, where, "Kong refuses a route path containing '//'")
             set_headers, _remove = request_header_changes(service)
             for header, value in set_headers.items():
                 if _TEMPLATE_EXPRESSION.search(value) or value.startswith(":"):
