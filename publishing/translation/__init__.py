@@ -51,6 +51,8 @@ class Driver(Protocol):
 
     name: str
 
+    def class_errors(self, spec: RevisionSpec) -> list[str]: ...
+
     def render(self, ctx: RenderContext) -> list[dict[str, Any]]: ...
 
 
@@ -111,6 +113,7 @@ def translation_errors(spec: RevisionSpec) -> list[str]:
     gateway_class = spec["gateway"]["gateway_class"]
     errors = unsupported_features(spec, gateway_class)
     if gateway_class in DRIVERS:
+        errors += DRIVERS[gateway_class].class_errors(spec)
         errors += spec_errors(spec)
     return errors
 

@@ -130,8 +130,20 @@ CAPABILITY_MATRIX: dict[str, dict[Feature, Support]] = {
     },
     "kong": {
         **_STANDARD_ROUTING,
-        Feature.PATH_REGEX: _yes("HTTPRoute path match RegularExpression (Kong regex path)"),
-        Feature.HEADER_REGEX_MATCH: _yes("header match RegularExpression"),
+        Feature.PATH_REGEX: _yes(
+            "HTTPRoute path match RegularExpression, sent as /{0}^(?:pattern)$ since Kong "
+            "anchors a regex path at the start and needs it to begin with '/' (a pattern with "
+            "'//' is refused)"
+        ),
+        Feature.HEADER_REGEX_MATCH: _yes(
+            "HTTPRoute header match RegularExpression; refused on gRPC routes, whose header "
+            "values KIC 3.5 compares literally on Kong's traditional routers"
+        ),
+        Feature.REQUEST_HEADERS: _yes(
+            "HTTPRoute RequestHeaderModifier filter; for gRPC a KongPlugin request-transformer "
+            "on the GRPCRoute, since KIC 3.5 ignores GRPCRoute filters (values with '$(...)' "
+            "or a leading ':' are refused)"
+        ),
         Feature.TLS_PASSTHROUGH: _yes(
             "Gateway TLS listener, mode Passthrough (KIC 3.5 attaches TLSRoute v1alpha2 only)"
         ),
@@ -139,9 +151,14 @@ CAPABILITY_MATRIX: dict[str, dict[Feature, Support]] = {
             "Kong has no timeout for a whole request; KIC maps only timeouts.backendRequest"
         ),
         Feature.BACKEND_TIMEOUT: _yes(
-            "Service annotations konghq.com/connect-timeout, read-timeout, write-timeout"
+            "Service annotations konghq.com/connect-timeout, read-timeout, write-timeout (nginx "
+            "semantics: the limit to connect, and between two writes or two reads, not for the "
+            "whole response)"
         ),
-        Feature.RETRIES: _yes("Service annotation konghq.com/retries"),
+        Feature.RETRIES: _yes(
+            "Service annotation konghq.com/retries: the next endpoint is tried after a "
+            "connection error or timeout; a POST, PATCH or LOCK only when it was not sent yet"
+        ),
         Feature.HEALTH_CHECKS: _yes("KongUpstreamPolicy healthchecks.active"),
         Feature.LOAD_BALANCING: _yes(
             "KongUpstreamPolicy algorithm least-connections / consistent-hashing on ip"
@@ -151,14 +168,22 @@ CAPABILITY_MATRIX: dict[str, dict[Feature, Support]] = {
             "latency or sticky-sessions; none is random"
         ),
         Feature.EXTERNAL_HTTPS_BACKENDS: _yes(
-            "ExternalName Service annotated konghq.com/protocol https and konghq.com/tls-verify"
+            "ExternalName Service annotated konghq.com/protocol https and konghq.com/tls-verify; "
+            "Kong sends the upstream Host as SNI, so an https backend of several DNS names "
+            "routes with konghq.com/preserve-host false (each endpoint gets its own name)"
         ),
-        Feature.RATE_LIMIT: _yes("KongPlugin rate-limiting, policy local"),
+        Feature.RATE_LIMIT: _yes(
+            "KongPlugin rate-limiting (limit_by service, policy local) named on the backend's "
+            "first Service: one counter per route on each Kong node (shared by the routes of a "
+            "backend if KIC runs with --combined-services-from-different-httproutes; one per "
+            "hostname of a gRPC route if Kong runs router_flavor expressions)"
+        ),
         Feature.RATE_LIMIT_HOUR_DAY: _yes("KongPlugin rate-limiting hour/day"),
         Feature.CORS: _yes("KongPlugin cors"),
         Feature.IP_ALLOWLIST: _yes("KongPlugin ip-restriction"),
         Feature.API_KEY_AUTH: _yes(
-            "KongPlugin key-auth and acl; KongConsumer with key-auth and acl credential Secrets"
+            "KongPlugin key-auth (header only) and acl allowing the publish's group; "
+            "KongConsumer with key-auth and acl credential Secrets"
         ),
         Feature.JWT_AUTH: _no(
             "the OSS jwt plugin verifies keys stored on consumers and cannot fetch a JWKS URI; "
@@ -167,15 +192,28 @@ CAPABILITY_MATRIX: dict[str, dict[Feature, Support]] = {
     },
     "apisix": {
         **_STANDARD_ROUTING,
-        Feature.PATH_REGEX: _yes("HTTPRoute path match RegularExpression (route vars ~~)"),
+        Feature.PATH_REGEX: _yes(
+            "HTTPRoute path match RegularExpression, sent as ^(?:pattern)$ since the controller "
+            "searches the path with route vars uri ~~"
+        ),
         Feature.HEADER_REGEX_MATCH: _yes("header match RegularExpression (route vars ~~)"),
+        Feature.REQUEST_HEADERS: _yes(
+            "HTTPRoute/GRPCRoute RequestHeaderModifier filter (proxy-rewrite; values with '$' "
+            "are refused, APISIX reads them as nginx variables)"
+        ),
         Feature.TLS_PASSTHROUGH: _yes("Gateway TLS listener, mode Passthrough (TLSRoute v1)"),
         Feature.ROUTE_TIMEOUT: _no(
             "APISIX times out per upstream request only; its Gateway API translation ignores "
             "HTTPRoute timeouts"
         ),
-        Feature.BACKEND_TIMEOUT: _yes("BackendTrafficPolicy (apisix.apache.org) timeout"),
-        Feature.RETRIES: _yes("BackendTrafficPolicy (apisix.apache.org) retries"),
+        Feature.BACKEND_TIMEOUT: _yes(
+            "BackendTrafficPolicy (apisix.apache.org) timeout connect/send/read (nginx "
+            "semantics: the limit to connect, and between two writes or two reads)"
+        ),
+        Feature.RETRIES: _yes(
+            "BackendTrafficPolicy (apisix.apache.org) retries: the next endpoint is tried after "
+            "a connection error or timeout; a POST, PATCH or LOCK only when it was not sent yet"
+        ),
         Feature.HEALTH_CHECKS: _yes("BackendTrafficPolicy (apisix.apache.org) healthCheck"),
         Feature.LOAD_BALANCING: _yes(
             "BackendTrafficPolicy (apisix.apache.org) loadbalancer least_conn / chash on "
@@ -185,20 +223,26 @@ CAPABILITY_MATRIX: dict[str, dict[Feature, Support]] = {
             "APISIX balances roundrobin, chash, ewma or least_conn; none is random"
         ),
         Feature.EXTERNAL_HTTPS_BACKENDS: _yes(
-            "BackendTrafficPolicy (apisix.apache.org) scheme https; the certificate is not "
+            "BackendTrafficPolicy (apisix.apache.org) scheme https (passHost node for several "
+            "DNS names, since APISIX sends the upstream Host as SNI); the certificate is not "
             "verified, since the policy has no TLS verification setting"
         ),
-        Feature.RATE_LIMIT: _yes("PluginConfig limit-count, policy local"),
+        Feature.RATE_LIMIT: _yes(
+            "PluginConfig limit-count, policy local, grouped per route: one counter per route "
+            "on each APISIX node"
+        ),
         Feature.RATE_LIMIT_HOUR_DAY: _yes("PluginConfig limit-count time_window"),
         Feature.CORS: _yes("PluginConfig cors"),
         Feature.IP_ALLOWLIST: _yes("PluginConfig ip-restriction"),
         Feature.API_KEY_AUTH: _yes(
-            "PluginConfig key-auth; Consumer (v1alpha1) bound to the Gateway, key Secrets"
+            "PluginConfig key-auth (x-api-key header, else the x-api-key query parameter) and "
+            "consumer-restriction listing the publish's consumers; Consumer (v1alpha1) bound to "
+            "the Gateway, key Secrets"
         ),
-        Feature.JWT_AUTH: _no(
-            "openid-connect needs an OAuth2 client id, secret and discovery document, and "
-            "jwt-auth verifies keys stored on consumers; neither checks tokens against a JWKS "
-            "URI alone"
+        Feature.JWT_AUTH: _yes(
+            "PluginConfig openid-connect, bearer_only with use_jwks (APISIX 3.17): the keys come "
+            "from the jwks_uri of the issuer's discovery document, which must be the spec's "
+            "JWKS URI; at most one audience, checked as the client id"
         ),
     },
     "traefik": {
@@ -381,11 +425,18 @@ def unsupported_features(spec: RevisionSpec, gateway_class: str) -> list[str]:
         return [f"unknown gateway class '{gateway_class}'; known: {', '.join(GATEWAY_CLASSES)}"]
     matrix = CAPABILITY_MATRIX[gateway_class]
     return [
-        f"gateway class '{gateway_class}' cannot express feature '{feature}' "
-        f"(used by {', '.join(places)}): {matrix[feature].note}"
+        feature_refusal(gateway_class, feature, places, matrix[feature].note)
         for feature, places in required_features(spec).items()
         if not matrix[feature].supported
     ]
+
+
+def feature_refusal(gateway_class: str, feature: Feature, places: list[str], reason: str) -> str:
+    """The message refusing `feature` of `gateway_class` where the spec uses it."""
+    return (
+        f"gateway class '{gateway_class}' cannot express feature '{feature}' "
+        f"(used by {', '.join(places)}): {reason}"
+    )
 
 
 # What every class's translation assumes of the cluster and of API clients; rendered into the
@@ -406,8 +457,12 @@ CONVENTIONS = (
     "A route limited to some methods also matches CORS preflights (OPTIONS with "
     "Access-Control-Request-Method) when its service has a CORS policy.",
     "envoy-gateway: the Backend API must be enabled (extensionApis.enableBackend).",
-    "kong: KongConsumers carry the ingress class annotation with the GatewayClass name.",
-    "apisix: the GatewayClass must reference the GatewayProxy of the APISIX installation.",
+    "kong: KIC runs with its default --ingress-class kong: KongConsumers carry "
+    "kubernetes.io/ingress.class: kong, and KIC ignores consumers of another class.",
+    "apisix: the operator creates a GatewayProxy named apisix-config in the publish namespace "
+    "with the APISIX admin API endpoint and admin key (from a Secret there); every Gateway's "
+    "infrastructure.parametersRef names it. One GatewayProxy per APISIX: the controller fully "
+    "syncs each GatewayProxy's resources, so two pointing at one APISIX delete each other's.",
     "traefik: the Kubernetes CRD provider must be enabled for Middleware filters.",
     "nginx: ExternalName Services need the DNS resolver configured in NginxProxy.",
 )

@@ -96,6 +96,13 @@ def manifest(
     return {"apiVersion": api_version, "kind": kind, "metadata": metadata, **body}
 
 
+def full_match_pattern(pattern: str) -> str:
+    """`pattern` anchored at both ends: a RegularExpression path matches when the whole request
+    path matches the RE2 pattern, whether the gateway searches, anchors the start, or matches
+    the whole path (the group keeps a top-level '|' inside the anchors)."""
+    return f"^(?:{pattern})$"
+
+
 def gateway_duration(seconds: int) -> str:
     """A Gateway API Duration ("1h2m3s"); each component has at most five digits."""
     if seconds <= 99999:
@@ -755,6 +762,11 @@ class GatewayAPIDriver:
     the hooks below. Stateless: one instance serves every render."""
 
     name: ClassVar[str]
+
+    def class_errors(self, spec: RevisionSpec) -> list[str]:
+        """What this class cannot express beyond the capability matrix (a feature it supports
+        only in part); each message names the class, the feature and where the spec uses it."""
+        return []
 
     def render(self, ctx: RenderContext) -> list[dict[str, Any]]:
         manifests = [gateway(ctx)]

@@ -446,6 +446,9 @@ def expressible(spec: dict, gateway_class: str) -> dict:
         spec["publish"]["auth_mode"] = "none"
         spec["consumers"] = []
         spec["oauth2"] = None
+    if gateway_class == "apisix" and spec["oauth2"]:
+        # openid-connect checks one audience.
+        spec["oauth2"]["audiences"] = spec["oauth2"]["audiences"][:1]
     for service_spec in spec["services"]:
         routes = []
         for route_spec in service_spec["routes"]:
@@ -457,7 +460,10 @@ def expressible(spec: dict, gateway_class: str) -> dict:
                 and not can(Feature.GRPC_SERVICE_MATCH)
             ):
                 continue
-            if not can(Feature.HEADER_REGEX_MATCH):
+            if not can(Feature.HEADER_REGEX_MATCH) or (
+                # KIC compares GRPCRoute header values literally.
+                gateway_class == "kong" and service_spec["protocol"] == "GRPC"
+            ):
                 route_spec["header_matches"] = [
                     h for h in route_spec["header_matches"] if h["type"] == "Exact"
                 ]
