@@ -280,7 +280,8 @@ CAPABILITY_MATRIX: dict[str, dict[Feature, Support]] = {
             "ProxySettingsPolicy timeout for HTTP services (proxy_connect/read/send_timeout: "
             "the limit between two reads, not for the whole response); refused for gRPC "
             "services, whose locations use grpc_pass and grpc_*_timeout, which no NGINX "
-            "Gateway Fabric API sets"
+            "Gateway Fabric API sets. Routes that share a path need the same backend timeout "
+            "(one nginx location, one policy)"
         ),
         Feature.RETRIES: _no(
             "NGINX Gateway Fabric has no retry setting (and NGINX's own passing on of requests "
@@ -305,7 +306,9 @@ CAPABILITY_MATRIX: dict[str, dict[Feature, Support]] = {
         ),
         Feature.RATE_LIMIT: _yes(
             "RateLimitPolicy local, one zone per route, without burst: requests are admitted "
-            "evenly spaced at the rate (N per minute: one every 60/N seconds)"
+            "evenly spaced at the rate (N per minute: one every 60/N seconds). Routes that "
+            "share a path share one nginx location, so they share one policy and count "
+            "together; routes of a path whose services' limits differ are refused"
         ),
         Feature.RATE_LIMIT_HOUR_DAY: _no("RateLimitPolicy rates are per second or per minute"),
         Feature.CORS: _yes("HTTPRoute CORS filter"),
@@ -437,7 +440,8 @@ SEMANTICS = (
     "hostnames, for all clients. envoy-gateway counts across gateway replicas in fixed windows "
     "of the unit (its rate limit service); the other classes count on each gateway replica. "
     "nginx admits the N requests evenly spaced through the unit, so it refuses bursts that a "
-    "fixed window would let through.",
+    "fixed window would let through, and counts the routes of a service that share a path "
+    "together (they are one nginx location).",
     "**Regular-expression paths** match when the whole request path (without the query "
     "string) matches the RE2 pattern, as if it were written `^(?:pattern)$`; classes whose "
     "matcher searches or anchors only the start are sent the anchored form.",

@@ -19,9 +19,10 @@ from .gateway_api import (
     GatewayAPIDriver,
     RenderContext,
     backend_tls_policies,
-    find_backend,
     full_match_pattern,
+    grpc_listeners,
     hostname_targets,
+    http_listeners,
     manifest,
     route_target_ref,
     service_backend_refs,
@@ -34,6 +35,9 @@ from .spec import BackendSpec, RevisionSpec, RouteSpec, ServiceSpec
 NGINX_VERSION = "gateway.nginx.org/v1alpha1"
 
 _RATE_UNITS = {"Second": "s", "Minute": "m"}
+
+# A policy's targetRefs hold at most this many routes.
+MAX_POLICY_TARGETS = 16
 
 # What NGINX Gateway Fabric accepts in a regex location (validatePathInRegexMatch): a path that
 # starts with '/' and has no whitespace, '{', '}' or ';' (they would end the location).
@@ -57,6 +61,19 @@ def location_pattern(pattern: str) -> str:
     return "/?" + full_match_pattern(pattern)
 
 
+def _rate_limit(service: ServiceSpec) -> dict[str, Any] | None:
+    policy = single_policy(service, "rate_limit")
+    return policy["config"] if policy else None
+
+
+def _backend_timeout(service: ServiceSpec, route: RouteSpec) -> int | None:
+    """The backend timeout a ProxySettingsPolicy carries for a route (HTTP services only)."""
+    if service["protocol"] != "HTTP":
+        return None
+    backend = next((b for b in service["backends"] if b["name"] == route["backend"]), None)
+    return backend["timeout_seconds"] if backend else None
+
+
 class NginxDriver(GatewayAPIDriver):
     name = "nginx"
 
@@ -68,6 +85,74 @@ class NginxDriver(GatewayAPIDriver):
             for route in service["routes"]:
                 if service["protocol"] == "HTTP" and route["match_type"] == "RegularExpression":
                     errors += self._regex_errors(service, route)
+        for group in self.path_groups(spec):
+            errors += self.spec_errors_of_path(group)
+        return errors
+
+    # Routes that share a path -------------------------------------------------------------------
+
+    def _match_paths(self, service: ServiceSpec, route: RouteSpec) -> list[str]:
+        if service["protocol"] == "GRPC":
+            # NGINX Gateway Fabric turns a GRPCRoute method match into the path /service/method.
+            return ["/" + route["path"]]
+        return [self.match_path(route)]
+
+    def path_groups(self, spec: RevisionSpec) -> list[list[tuple[ServiceSpec, RouteSpec]]]:
+        """The routes of the publish grouped by shared paths (on a shared listener): NGINX
+        Gateway Fabric serves the routes of one path from one nginx location, and refuses a
+        policy on a route when another route of the same gateway, hostname, port and path is
+        not targeted by it. Groups and their routes are in spec order."""
+        listeners = {"HTTP": http_listeners(spec), "GRPC": grpc_listeners(spec)}
+        members = [(service, route) for service in spec["services"] for route in service["routes"]]
+        leader = list(range(len(members)))
+
+        def find(index: int) -> int:
+            while leader[index] != index:
+                index = leader[index]
+            return index
+
+        owners: dict[tuple[str, str], int] = {}
+        for index, (service, route) in enumerate(members):
+            for path in self._match_paths(service, route):
+                for listener in listeners[service["protocol"]]:
+                    owner = owners.setdefault((listener, path), index)
+                    # The smaller index leads, so each group keeps its first route first.
+                    first, second = sorted((find(owner), find(index)))
+                    leader[second] = first
+        groups: dict[int, list[tuple[ServiceSpec, RouteSpec]]] = {}
+        for index, member in enumerate(members):
+            groups.setdefault(find(index), []).append(member)
+        return list(groups.values())
+
+    def spec_errors_of_path(self, group: list[tuple[ServiceSpec, RouteSpec]]) -> list[str]:
+        """Why the routes of one path group cannot share their policies (empty if they can)."""
+        if len(group) < 2:
+            return []
+        names = ", ".join(
+            f"'{route['name']}' of service '{service['name']}'" for service, route in group
+        )
+        errors = []
+        if len({repr(_rate_limit(service)) for service, _route in group}) > 1:
+            errors.append(
+                f"routes {names} match the same path: gateway class 'nginx' counts one rate "
+                "limit for all routes of a path (NGINX Gateway Fabric serves them from one "
+                "location and refuses a policy that leaves one of them out), and their "
+                "services' rate limits differ"
+            )
+        if len({_backend_timeout(service, route) for service, route in group}) > 1:
+            errors.append(
+                f"routes {names} match the same path: gateway class 'nginx' applies one "
+                "backend timeout to all routes of a path (NGINX Gateway Fabric serves them "
+                "from one location and refuses a policy that leaves one of them out), and "
+                "their backends' timeouts differ"
+            )
+        if len(group) > MAX_POLICY_TARGETS and (
+            _rate_limit(group[0][0]) or _backend_timeout(*group[0])
+        ):
+            errors.append(
+                f"routes {names} match the same path: gateway class 'nginx' targets them with "
+                f"one policy, which takes at most {MAX_POLICY_TARGETS} routes"
+            )
         return errors
 
     def _backend_errors(self, service: ServiceSpec, backend: BackendSpec) -> list[str]:
@@ -148,48 +233,54 @@ class NginxDriver(GatewayAPIDriver):
 
     # Policies -----------------------------------------------------------------------------------
 
-    def service_objects(self, ctx: RenderContext, service: ServiceSpec) -> list[dict[str, Any]]:
+    def publish_objects(self, ctx: RenderContext) -> list[dict[str, Any]]:
+        """A RateLimitPolicy and a ProxySettingsPolicy per group of routes sharing a path (in
+        the common case, per route), named after the group's first route."""
         objects = []
-        rate_limit = single_policy(service, "rate_limit")
-        for route in service["routes"]:
-            target = route_target_ref(ctx, service, route)
+        for group in self.path_groups(ctx.spec):
+            first_service, first_route = group[0]
+            targets = [route_target_ref(ctx, service, route) for service, route in group]
+            rate_limit = _rate_limit(first_service)
             if rate_limit:
-                config = rate_limit["config"]
                 rule = {
-                    # One constant key: every client of the route shares the limit.
+                    # One constant key: every client of the routes shares the limit.
                     "key": "route",
                     # No burst: NGINX then admits requests evenly spaced at the rate, so no
                     # period ever sees more than the limit. A burst of the limit would let
                     # about twice the limit through in the first period (the burst, then the
                     # rate).
-                    "rate": f"{config['requests']}r/{_RATE_UNITS[config['unit']]}",
+                    "rate": f"{rate_limit['requests']}r/{_RATE_UNITS[rate_limit['unit']]}",
                 }
                 objects.append(
                     manifest(
                         ctx,
                         NGINX_VERSION,
                         "RateLimitPolicy",
-                        ctx.names.name("RateLimitPolicy", service["name"], route["name"]),
+                        ctx.names.name(
+                            "RateLimitPolicy", first_service["name"], first_route["name"]
+                        ),
                         {
                             "spec": {
-                                "targetRefs": [target],
+                                "targetRefs": targets,
                                 "rateLimit": {"local": {"rules": [rule]}, "rejectCode": 429},
                             }
                         },
                     )
                 )
-            backend = find_backend(service, route["backend"])
-            duration = nginx_duration(backend["timeout_seconds"] or 0)
-            if backend["timeout_seconds"] and duration and service["protocol"] == "HTTP":
+            seconds = _backend_timeout(first_service, first_route)
+            duration = nginx_duration(seconds) if seconds else None
+            if duration:
                 objects.append(
                     manifest(
                         ctx,
                         NGINX_VERSION,
                         "ProxySettingsPolicy",
-                        ctx.names.name("ProxySettingsPolicy", service["name"], route["name"]),
+                        ctx.names.name(
+                            "ProxySettingsPolicy", first_service["name"], first_route["name"]
+                        ),
                         {
                             "spec": {
-                                "targetRefs": [target],
+                                "targetRefs": targets,
                                 "timeout": {
                                     "connect": duration,
                                     "read": duration,
@@ -200,3 +291,4 @@ class NginxDriver(GatewayAPIDriver):
                     )
                 )
         return objects
+

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from catalog.policies import clean_policy_config
 from publishing.translation.features import CAPABILITY_MATRIX, Feature
+from publishing.translation.nginx import NginxDriver
 from publishing.translation.spec import SPEC_VERSION
 
 DEMO_HOSTNAME = "payment-api.prod.kr-seoul.api.imprun.dev"
@@ -497,6 +498,8 @@ def expressible(spec: dict, gateway_class: str) -> dict:
         service_spec["policies"] = policies
         for backend_spec in service_spec["backends"]:
             _within_class_limits(gateway_class, service_spec, backend_spec)
+    if gateway_class == "nginx":
+        _one_policy_per_nginx_path(spec)
     spec["services"] = [s for s in spec["services"] if s["routes"]]
     return spec
 
@@ -517,6 +520,16 @@ def _within_class_limits(gateway_class: str, service_spec: dict, backend_spec: d
             # One host name per https backend (one BackendTLSPolicy per route rule).
             first = endpoints[0]["host"]
             backend_spec["endpoints"] = [e for e in endpoints if e["host"] == first]
+
+
+def _one_policy_per_nginx_path(spec: dict) -> None:
+    """Keep only the first route of a path whose routes NGINX Gateway Fabric could not cover
+    with one rate limit and one backend timeout."""
+    driver = NginxDriver()
+    for group in driver.path_groups(spec):
+        if len(group) > 1 and driver.spec_errors_of_path(group):
+            for service_spec, route_spec in group[1:]:
+                service_spec["routes"] = [r for r in service_spec["routes"] if r is not route_spec]
 
 
 # --- Hypothesis: valid specs ------------------------------------------------------------------
