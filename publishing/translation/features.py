@@ -111,7 +111,9 @@ CAPABILITY_MATRIX: dict[str, dict[Feature, Support]] = {
             "HTTPRoute path match RegularExpression: Envoy matches the whole path against the "
             "RE2 pattern (safe_regex)"
         ),
-        Feature.HEADER_REGEX_MATCH: _yes("header match RegularExpression (RE2)"),
+        Feature.HEADER_REGEX_MATCH: _yes(
+            "header match RegularExpression (RE2, matching the whole value)"
+        ),
         Feature.TLS_PASSTHROUGH: _yes("Gateway TLS listener, mode Passthrough (TLSRoute v1)"),
         Feature.ROUTE_TIMEOUT: _yes(
             "HTTPRoute rule timeouts.request; for GRPCRoutes, which have no timeouts field, "
@@ -267,7 +269,10 @@ CAPABILITY_MATRIX: dict[str, dict[Feature, Support]] = {
             "Gateway Fabric writes `location ~ ^<value>` (PCRE) and needs a leading '/'; "
             "patterns with whitespace, '{', '}' or ';' are refused"
         ),
-        Feature.HEADER_REGEX_MATCH: _yes("header match RegularExpression"),
+        Feature.HEADER_REGEX_MATCH: _yes(
+            "header match RegularExpression (a JavaScript RegExp searched in each "
+            "comma-separated value: anchor it with ^ and $ to match whole values)"
+        ),
         Feature.GRPC_SERVICE_MATCH: _no(
             "GRPCRoute method matches need both the service and the method"
         ),
