@@ -445,8 +445,8 @@ SEMANTICS = (
     "hostnames, for all clients. envoy-gateway counts across gateway replicas in fixed windows "
     "of the unit (its rate limit service); the other classes count on each gateway replica. "
     "nginx admits the N requests evenly spaced through the unit, so it refuses bursts that a "
-    "fixed window would let through, and counts the routes of a service that share a path "
-    "together (they are one nginx location).",
+    "fixed window would let through, and counts the routes that share a path together (they "
+    "are one nginx location; routes of one path with different limits are refused).",
     "**Regular-expression paths** match when the whole request path (without the query "
     "string) matches the RE2 pattern, as if it were written `^(?:pattern)$`; classes whose "
     "matcher searches or anchors only the start are sent the anchored form.",

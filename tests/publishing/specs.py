@@ -511,7 +511,7 @@ def _within_class_limits(gateway_class: str, service_spec: dict, backend_spec: d
         # Backends need names of two labels and no loopback addresses.
         for endpoint in endpoints:
             host = endpoint["host"]
-            if ":" not in host and not host.replace(".", "").isdigit() and "." not in host:
+            if "." not in host and ":" not in host:
                 endpoint["host"] = f"{host}.internal"
     if gateway_class == "nginx":
         if service_spec["protocol"] == "GRPC":
