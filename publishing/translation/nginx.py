@@ -66,6 +66,11 @@ def _rate_limit(service: ServiceSpec) -> dict[str, Any] | None:
     return policy["config"] if policy else None
 
 
+def _same_rate_limits(group: list[tuple[ServiceSpec, RouteSpec]]) -> bool:
+    limits = [_rate_limit(service) for service, _route in group]
+    return all(limit == limits[0] for limit in limits)
+
+
 def _backend_timeout(service: ServiceSpec, route: RouteSpec) -> int | None:
     """The backend timeout a ProxySettingsPolicy carries for a route (HTTP services only)."""
     if service["protocol"] != "HTTP":
@@ -91,11 +96,11 @@ class NginxDriver(GatewayAPIDriver):
 
     # Routes that share a path -------------------------------------------------------------------
 
-    def _match_paths(self, service: ServiceSpec, route: RouteSpec) -> list[str]:
+    def _location_path(self, service: ServiceSpec, route: RouteSpec) -> str:
         if service["protocol"] == "GRPC":
             # NGINX Gateway Fabric turns a GRPCRoute method match into the path /service/method.
-            return ["/" + route["path"]]
-        return [self.match_path(route)]
+            return "/" + route["path"]
+        return self.match_path(route)
 
     def path_groups(self, spec: RevisionSpec) -> list[list[tuple[ServiceSpec, RouteSpec]]]:
         """The routes of the publish grouped by shared paths (on a shared listener): NGINX
@@ -113,12 +118,12 @@ class NginxDriver(GatewayAPIDriver):
 
         owners: dict[tuple[str, str], int] = {}
         for index, (service, route) in enumerate(members):
-            for path in self._match_paths(service, route):
-                for listener in listeners[service["protocol"]]:
-                    owner = owners.setdefault((listener, path), index)
-                    # The smaller index leads, so each group keeps its first route first.
-                    first, second = sorted((find(owner), find(index)))
-                    leader[second] = first
+            path = self._location_path(service, route)
+            for listener in listeners[service["protocol"]]:
+                owner = owners.setdefault((listener, path), index)
+                # The smaller index leads, so each group keeps its first route first.
+                first, second = sorted((find(owner), find(index)))
+                leader[second] = first
         groups: dict[int, list[tuple[ServiceSpec, RouteSpec]]] = {}
         for index, member in enumerate(members):
             groups.setdefault(find(index), []).append(member)
@@ -132,7 +137,7 @@ class NginxDriver(GatewayAPIDriver):
             f"'{route['name']}' of service '{service['name']}'" for service, route in group
         )
         errors = []
-        if len({repr(_rate_limit(service)) for service, _route in group}) > 1:
+        if not _same_rate_limits(group):
             errors.append(
                 f"routes {names} match the same path: gateway class 'nginx' counts one rate "
                 "limit for all routes of a path (NGINX Gateway Fabric serves them from one "
@@ -168,8 +173,8 @@ class NginxDriver(GatewayAPIDriver):
             )
         elif seconds and nginx_duration(seconds) is None:
             errors.append(
-                f"{where}: timeout {seconds}s does not fit NGINX Gateway Fabric, which takes "
-                "at most 9999 seconds, or whole minutes or hours"
+                f"{where}: timeout {seconds}s does not fit gateway class 'nginx': NGINX "
+                "Gateway Fabric takes at most 9999 seconds, or whole minutes or hours"
             )
         hosts = {host for host, _port in hostname_targets(backend)}
         if backend["endpoints"] and backend["endpoints"][0]["scheme"] == "https" and len(hosts) > 1:
