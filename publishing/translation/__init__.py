@@ -74,6 +74,7 @@ DRIVERS: dict[str, Driver] = {
 # waits for it. Pruning goes in reverse: routes first.
 APPLY_ORDER: tuple[str, ...] = (
     "Secret",
+    "ReferenceGrant",
     "Service",
     "EndpointSlice",
     "Backend",
@@ -101,7 +102,8 @@ def _sort_key(manifest: dict[str, Any]) -> tuple[int, str, str]:
 
 def translation_errors(spec: RevisionSpec) -> list[str]:
     """Every reason `render_manifests` would refuse `spec`: the features its gateway class
-    cannot express, then what no class can express. Empty when the spec renders."""
+    cannot express, then what no class can express, then the limits of its class's objects.
+    Empty when the spec renders."""
     version = spec.get("spec_version")
     if version != SPEC_VERSION:
         # A newer control plane may send specs an older agent cannot read: refuse them
@@ -113,8 +115,7 @@ def translation_errors(spec: RevisionSpec) -> list[str]:
     gateway_class = spec["gateway"]["gateway_class"]
     errors = unsupported_features(spec, gateway_class)
     if gateway_class in DRIVERS:
-        errors += DRIVERS[gateway_class].class_errors(spec)
-        errors += spec_errors(spec)
+        errors += spec_errors(spec) + DRIVERS[gateway_class].class_errors(spec)
     return errors
 
 

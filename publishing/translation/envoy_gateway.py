@@ -1,6 +1,6 @@
 """Envoy Gateway (v1.9): Backend for endpoints, SecurityPolicy for CORS, IP allow-lists and
-authentication, BackendTrafficPolicy for rate limits, retries, health checks and load
-balancing, and the standard HTTPRoute timeouts."""
+authentication, BackendTrafficPolicy for rate limits, retries, health checks, load balancing
+and the timeouts a GRPCRoute has no field for, and the standard HTTPRoute timeouts."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from .gateway_api import (
     API_KEY_HEADER,
     GatewayAPIDriver,
     RenderContext,
-    TranslationError,
     backend_scheme,
     find_backend,
     gateway_duration,
@@ -22,7 +21,7 @@ from .gateway_api import (
     service_route_refs,
     single_policy,
 )
-from .spec import BackendSpec, EndpointSpec, RouteSpec, ServiceSpec
+from .spec import BackendSpec, EndpointSpec, RevisionSpec, RouteSpec, ServiceSpec
 
 ENVOY_GATEWAY_GROUP = "gateway.envoyproxy.io"
 ENVOY_GATEWAY_VERSION = f"{ENVOY_GATEWAY_GROUP}/v1alpha1"
@@ -39,6 +38,53 @@ _LOAD_BALANCERS: dict[str, dict[str, Any]] = {
     "random": {"type": "Random"},
     "consistent_hash": {"type": "ConsistentHash", "consistentHash": {"type": "SourceIP"}},
 }
+
+
+def _is_loopback(host: str) -> bool:
+    address = ipaddress.ip_address(host)
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        # Envoy Gateway unmaps IPv4-mapped addresses before its loopback check.
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
+def _endpoint_errors(service: ServiceSpec, backend: BackendSpec) -> list[str]:
+    """Endpoints a Backend refuses (Envoy Gateway's validateBackend outside host mode), which
+    would leave every route of the backend without an upstream."""
+    where = f"backend '{backend['name']}' of service '{service['name']}'"
+    errors = []
+    for endpoint in backend["endpoints"]:
+        host = endpoint["host"]
+        if is_ip_address(host):
+            if _is_loopback(host):
+                errors.append(
+                    f"{where}: endpoint '{host}' is a loopback address; gateway class "
+                    "'envoy-gateway' refuses loopback Backend endpoints (they would reach the "
+                    "Envoy pod itself)"
+                )
+        elif "." not in host:
+            errors.append(
+                f"{where}: endpoint host '{host}' is a single DNS label; gateway class "
+                "'envoy-gateway' needs a name of at least two labels in a Backend (use the "
+                "Service's full name, e.g. 'name.namespace.svc.cluster.local')"
+            )
+    return errors
+
+
+def request_timeouts(route: RouteSpec, backend: BackendSpec) -> tuple[int | None, int | None]:
+    """(whole request, each attempt) in seconds, None for no limit of ours (0 disables Envoy's
+    own 15-second default).
+
+    A route timeout bounds the whole request, retries included; a backend timeout bounds each
+    attempt. Without retries there is one attempt, so the request ends at the smaller of the
+    two. With retries each attempt gets the backend timeout (Envoy's per-try timeout), and
+    without a route timeout the whole request is bounded by its attempts alone."""
+    route_seconds = route["timeout_seconds"]
+    backend_seconds = backend["timeout_seconds"]
+    if backend_seconds and backend["retry_attempts"]:
+        return (route_seconds or 0, backend_seconds)
+    limits = [seconds for seconds in (route_seconds, backend_seconds) if seconds]
+    return (min(limits) if limits else None, None)
 
 
 def _is_ip(endpoint: EndpointSpec) -> bool:
@@ -63,6 +109,20 @@ def _endpoint(endpoint: EndpointSpec) -> dict[str, Any]:
 
 class EnvoyGatewayDriver(GatewayAPIDriver):
     name = "envoy-gateway"
+
+    def class_errors(self, spec: RevisionSpec) -> list[str]:
+        errors = []
+        for service in spec["services"]:
+            for backend in service["backends"]:
+                errors += _endpoint_errors(service, backend)
+        oauth2 = spec["oauth2"]
+        if spec["publish"]["auth_mode"] == "oauth2" and oauth2:
+            if len(oauth2["audiences"]) > MAX_JWT_AUDIENCES:
+                errors.append(
+                    f"oauth2: gateway class 'envoy-gateway' checks at most {MAX_JWT_AUDIENCES} "
+                    f"audiences, the publish has {len(oauth2['audiences'])}"
+                )
+        return errors
 
     # Backends -----------------------------------------------------------------------------------
 
@@ -117,17 +177,20 @@ class EnvoyGatewayDriver(GatewayAPIDriver):
     def route_timeouts(
         self, ctx: RenderContext, service: ServiceSpec, route: RouteSpec, backend: BackendSpec
     ) -> dict[str, str] | None:
-        timeouts: dict[str, str] = {}
-        if route["timeout_seconds"]:
-            timeouts["request"] = gateway_duration(route["timeout_seconds"])
-        if backend["timeout_seconds"]:
-            seconds = backend["timeout_seconds"]
+        whole, per_attempt = request_timeouts(route, backend)
+        if whole is None:
+            return None
+        if per_attempt is None and backend["timeout_seconds"]:
+            # Without retries Envoy Gateway makes backendRequest the route timeout
+            # (processRouteTimeout); it is the smaller one, so both read as the spec says.
+            timeouts = {"backendRequest": gateway_duration(whole)}
             if route["timeout_seconds"]:
-                # The whole request cannot outlast the route timeout anyway, and the schema
-                # refuses a longer backendRequest.
-                seconds = min(seconds, route["timeout_seconds"])
-            timeouts["backendRequest"] = gateway_duration(seconds)
-        return timeouts or None
+                timeouts = {"request": gateway_duration(route["timeout_seconds"]), **timeouts}
+            return timeouts
+        # With retries a backendRequest would become the limit of all attempts together
+        # (Envoy Gateway applies it as the route timeout when the rule has no retry of its
+        # own): the BackendTrafficPolicy carries the per-attempt timeout instead.
+        return {"request": gateway_duration(whole)}
 
     # Policies -----------------------------------------------------------------------------------
 
@@ -173,14 +236,6 @@ class EnvoyGatewayDriver(GatewayAPIDriver):
         elif publish["auth_mode"] == "oauth2":
             oauth2 = ctx.spec["oauth2"]
             provider: dict[str, Any] = {"name": "oauth2", "issuer": oauth2["issuer"]}
-            if len(oauth2["audiences"]) > MAX_JWT_AUDIENCES:
-                raise TranslationError(
-                    [
-                        f"oauth2: gateway class 'envoy-gateway' checks at most "
-                        f"{MAX_JWT_AUDIENCES} audiences, the publish has "
-                        f"{len(oauth2['audiences'])}"
-                    ]
-                )
             if oauth2["audiences"]:
                 provider["audiences"] = oauth2["audiences"]
             provider["remoteJWKS"] = {"uri": oauth2["jwks_uri"]}
@@ -217,17 +272,33 @@ class EnvoyGatewayDriver(GatewayAPIDriver):
         rate_limit = single_policy(service, "rate_limit")
         if rate_limit:
             config = rate_limit["config"]
+            # Global and shared: one counter for every xDS route of the policy, so for every
+            # listener, hostname and rule (method) of the route, across Envoy replicas. A local
+            # limit keeps a token bucket per xDS route (per listener, hostname and rule), so
+            # clients would see a multiple of the limit.
             spec["rateLimit"] = {
-                "type": "Local",
-                "local": {
-                    "rules": [{"limit": {"requests": config["requests"], "unit": config["unit"]}}]
-                },
+                "global": {
+                    "rules": [
+                        {
+                            "limit": {"requests": config["requests"], "unit": config["unit"]},
+                            "shared": True,
+                        }
+                    ]
+                }
             }
+        whole, per_attempt = request_timeouts(route, backend)
+        if service["protocol"] == "GRPC" and whole is not None:
+            # A GRPCRoute has no timeouts field; the policy's request timeout becomes the
+            # route timeout of the GRPCRoute's xDS routes.
+            spec["timeout"] = {"http": {"requestTimeout": gateway_duration(whole)}}
         if backend["retry_attempts"]:
-            spec["retry"] = {
+            retry: dict[str, Any] = {
                 "numRetries": backend["retry_attempts"],
                 "retryOn": {"triggers": RETRY_TRIGGERS},
             }
+            if per_attempt:
+                retry["perRetry"] = {"timeout": gateway_duration(per_attempt)}
+            spec["retry"] = retry
         if backend["health_check"]:
             check = backend["health_check"]
             spec["healthCheck"] = {

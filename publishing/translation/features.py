@@ -66,7 +66,7 @@ FEATURE_DESCRIPTIONS: dict[Feature, str] = {
     Feature.LOAD_BALANCING: "least-request or consistent-hash (client IP) load balancing",
     Feature.LOAD_BALANCING_RANDOM: "random load balancing",
     Feature.EXTERNAL_HTTPS_BACKENDS: "https:// endpoints (TLS to the backend)",
-    Feature.RATE_LIMIT: "rate limit policy (requests per route per gateway replica)",
+    Feature.RATE_LIMIT: "rate limit policy (requests per route and unit, for all clients)",
     Feature.RATE_LIMIT_HOUR_DAY: "rate limit counted per hour or per day",
     Feature.CORS: "CORS policy",
     Feature.REQUEST_HEADERS: "request headers set or removed before forwarding",
@@ -107,12 +107,26 @@ _STANDARD_ROUTING = {
 CAPABILITY_MATRIX: dict[str, dict[Feature, Support]] = {
     "envoy-gateway": {
         **_STANDARD_ROUTING,
-        Feature.PATH_REGEX: _yes("HTTPRoute path match RegularExpression (RE2)"),
-        Feature.HEADER_REGEX_MATCH: _yes("header match RegularExpression (RE2)"),
+        Feature.PATH_REGEX: _yes(
+            "HTTPRoute path match RegularExpression: Envoy matches the whole path against the "
+            "RE2 pattern (safe_regex)"
+        ),
+        Feature.HEADER_REGEX_MATCH: _yes(
+            "header match RegularExpression (RE2, matching the whole value)"
+        ),
         Feature.TLS_PASSTHROUGH: _yes("Gateway TLS listener, mode Passthrough (TLSRoute v1)"),
-        Feature.ROUTE_TIMEOUT: _yes("HTTPRoute rule timeouts.request"),
-        Feature.BACKEND_TIMEOUT: _yes("HTTPRoute rule timeouts.backendRequest"),
-        Feature.RETRIES: _yes("BackendTrafficPolicy retry"),
+        Feature.ROUTE_TIMEOUT: _yes(
+            "HTTPRoute rule timeouts.request; for GRPCRoutes, which have no timeouts field, "
+            "BackendTrafficPolicy timeout.http.requestTimeout"
+        ),
+        Feature.BACKEND_TIMEOUT: _yes(
+            "HTTPRoute rule timeouts.backendRequest (GRPCRoute: BackendTrafficPolicy "
+            "requestTimeout) for the single attempt; with retries, BackendTrafficPolicy "
+            "retry.perRetry.timeout for each attempt"
+        ),
+        Feature.RETRIES: _yes(
+            "BackendTrafficPolicy retry on connect-failure, refused-stream, reset-before-request"
+        ),
         Feature.HEALTH_CHECKS: _yes("BackendTrafficPolicy healthCheck.active"),
         Feature.LOAD_BALANCING: _yes(
             "BackendTrafficPolicy loadBalancer LeastRequest / ConsistentHash SourceIP"
@@ -121,11 +135,18 @@ CAPABILITY_MATRIX: dict[str, dict[Feature, Support]] = {
         Feature.EXTERNAL_HTTPS_BACKENDS: _yes(
             "Backend (gateway.envoyproxy.io) with tls, verified with the system CAs"
         ),
-        Feature.RATE_LIMIT: _yes("BackendTrafficPolicy rateLimit local"),
-        Feature.RATE_LIMIT_HOUR_DAY: _yes("BackendTrafficPolicy rateLimit unit Hour/Day"),
+        Feature.RATE_LIMIT: _yes(
+            "BackendTrafficPolicy rateLimit global, shared: one counter per route in Envoy "
+            "Gateway's rate limit service (a local limit would count per listener, hostname "
+            "and rule)"
+        ),
+        Feature.RATE_LIMIT_HOUR_DAY: _yes("BackendTrafficPolicy rateLimit global unit Hour/Day"),
         Feature.CORS: _yes("SecurityPolicy cors"),
         Feature.IP_ALLOWLIST: _yes("SecurityPolicy authorization, clientCIDRs"),
-        Feature.API_KEY_AUTH: _yes("SecurityPolicy apiKeyAuth with a Secret per consumer"),
+        Feature.API_KEY_AUTH: _yes(
+            "SecurityPolicy apiKeyAuth on the publish's routes, with a Secret per consumer "
+            "(client id: key)"
+        ),
         Feature.JWT_AUTH: _yes("SecurityPolicy jwt, remoteJWKS"),
     },
     "kong": {
@@ -287,10 +308,15 @@ CAPABILITY_MATRIX: dict[str, dict[Feature, Support]] = {
     },
     "nginx": {
         **_STANDARD_ROUTING,
-        Feature.PATH_REGEX: _no(
-            "NGINX Gateway Fabric 2.6 matches paths by Exact and PathPrefix only"
+        Feature.PATH_REGEX: _yes(
+            "HTTPRoute path match RegularExpression, sent as /?^(?:pattern)$ since NGINX "
+            "Gateway Fabric writes `location ~ ^<value>` (PCRE) and needs a leading '/'; "
+            "patterns with whitespace, '{', '}' or ';' are refused"
         ),
-        Feature.HEADER_REGEX_MATCH: _yes("header match RegularExpression"),
+        Feature.HEADER_REGEX_MATCH: _yes(
+            "header match RegularExpression (a JavaScript RegExp searched in each "
+            "comma-separated value: anchor it with ^ and $ to match whole values)"
+        ),
         Feature.GRPC_SERVICE_MATCH: _no(
             "GRPCRoute method matches need both the service and the method"
         ),
@@ -300,20 +326,39 @@ CAPABILITY_MATRIX: dict[str, dict[Feature, Support]] = {
             "HTTPRoute timeouts"
         ),
         Feature.BACKEND_TIMEOUT: _yes(
-            "ProxySettingsPolicy timeout (proxy_connect/read/send_timeout: the limit between "
-            "two reads, not for the whole response)"
+            "ProxySettingsPolicy timeout for HTTP services (proxy_connect/read/send_timeout: "
+            "the limit between two reads, not for the whole response); refused for gRPC "
+            "services, whose locations use grpc_pass and grpc_*_timeout, which no NGINX "
+            "Gateway Fabric API sets. Routes that share a path need the same backend timeout "
+            "(one nginx location, one policy)"
         ),
-        Feature.RETRIES: _no("NGINX Gateway Fabric has no retry setting"),
+        Feature.RETRIES: _no(
+            "NGINX Gateway Fabric has no retry setting (and NGINX's own passing on of requests "
+            "to another server of an upstream is ruled out by one upstream per endpoint)"
+        ),
         Feature.HEALTH_CHECKS: _no("active health checks need NGINX Plus"),
-        Feature.LOAD_BALANCING: _yes(
-            "UpstreamSettingsPolicy loadBalancingMethod least_conn / hash consistent $remote_addr"
+        Feature.LOAD_BALANCING: _no(
+            "each endpoint is an upstream of its own, since NGINX passes idempotent requests "
+            "on to another server of an upstream after an error or a timeout "
+            "(proxy_next_upstream, which no NGINX Gateway Fabric API sets); least_conn and hash "
+            "need the endpoints in one upstream"
         ),
-        Feature.LOAD_BALANCING_RANDOM: _yes("UpstreamSettingsPolicy loadBalancingMethod random"),
+        Feature.LOAD_BALANCING_RANDOM: _yes(
+            "the route splits requests over the endpoints' Services at random, in proportion "
+            "to their weights (split_clients on $request_id)"
+        ),
         Feature.EXTERNAL_HTTPS_BACKENDS: _yes(
             "ExternalName Service and BackendTLSPolicy, verified with the system CAs "
-            "(ExternalName needs the DNS resolver set in NginxProxy)"
+            "(ExternalName needs the DNS resolver set in NginxProxy); one host name per https "
+            "backend, since NGINX Gateway Fabric needs the same BackendTLSPolicy for every "
+            "backend of a route rule"
         ),
-        Feature.RATE_LIMIT: _yes("RateLimitPolicy local"),
+        Feature.RATE_LIMIT: _yes(
+            "RateLimitPolicy local, one zone per route, without burst: requests are admitted "
+            "evenly spaced at the rate (N per minute: one every 60/N seconds). Routes that "
+            "share a path share one nginx location, so they share one policy and count "
+            "together; routes of a path whose services' limits differ are refused"
+        ),
         Feature.RATE_LIMIT_HOUR_DAY: _no("RateLimitPolicy rates are per second or per minute"),
         Feature.CORS: _yes("HTTPRoute CORS filter"),
         Feature.IP_ALLOWLIST: _no(
@@ -439,14 +484,39 @@ def feature_refusal(gateway_class: str, feature: Feature, places: list[str], rea
     )
 
 
+# What a feature means, whichever class renders it: each class either makes these hold or
+# refuses the feature at publish time. Rendered into the document; tests/publishing/contracts/
+# checks them against each class's controller.
+SEMANTICS = (
+    "**API keys** open only their own publish, that is one product in one environment: a "
+    "consumer's keys are referenced only by the authentication objects of the publish it "
+    "subscribed to, and those attach only to that publish's routes.",
+    "**Rate limits**: a limit of N requests per unit lets at most N requests through per unit "
+    "to each route of its service, counted together over the route's methods, listeners and "
+    "hostnames, for all clients. envoy-gateway counts across gateway replicas in fixed windows "
+    "of the unit (its rate limit service); the other classes count on each gateway replica. "
+    "nginx admits the N requests evenly spaced through the unit, so it refuses bursts that a "
+    "fixed window would let through, and counts the routes that share a path together (they "
+    "are one nginx location; routes of one path with different limits are refused).",
+    "**Regular-expression paths** match when the whole request path (without the query "
+    "string) matches the RE2 pattern, as if it were written `^(?:pattern)$`; classes whose "
+    "matcher searches or anchors only the start are sent the anchored form.",
+    "**Timeouts**: a route timeout bounds the whole request as the client sees it, retries "
+    "included; a backend timeout bounds each attempt to the backend (on nginx, each wait for "
+    "the backend: to connect, to send, between two reads). When neither is set, the class's "
+    "defaults apply (envoy-gateway: 15 seconds for the whole request; nginx: 60 seconds for "
+    "each wait).",
+    "**Retries**: `retry_attempts` is the number of retries after the first attempt, made only "
+    "when the request cannot have reached the backend (connection failures, streams refused "
+    "before the request), so they are safe for every method; with 0 the gateway sends each "
+    "request to the backend once (nginx: but see its note on DNS names with several "
+    "addresses).",
+)
+
 # What every class's translation assumes of the cluster and of API clients; rendered into the
 # document beside the matrix.
 CONVENTIONS = (
     "API keys travel in the `x-api-key` request header; gateways strip it before forwarding.",
-    "A rate limit counts the requests of each route (on some classes, of each method of a "
-    "route) on each gateway replica (local limits), for all clients together.",
-    "Retries happen only when a request cannot have reached the backend (connection failures), "
-    "so they are safe for every method.",
     "An IP allow-list checks the client address the gateway sees; behind a load balancer, "
     "configure the class to trust X-Forwarded-For or PROXY protocol.",
     "Backend endpoints named by IP address become a selector-less Service with EndpointSlices; "
@@ -456,7 +526,12 @@ CONVENTIONS = (
     "attaches no routes to them (it publishes HTTP and gRPC services).",
     "A route limited to some methods also matches CORS preflights (OPTIONS with "
     "Access-Control-Request-Method) when its service has a CORS policy.",
-    "envoy-gateway: the Backend API must be enabled (extensionApis.enableBackend).",
+    "A listener certificate in another namespace gets a ReferenceGrant there, from the "
+    "Gateways of the publish namespace to that one Secret; the agent writes it with the "
+    "`imp-gateway-agent-reference-grants` role, bound in that namespace.",
+    "envoy-gateway: the Backend API must be enabled (extensionApis.enableBackend), and rate "
+    "limits need Envoy Gateway's global rate limit service (EnvoyGateway rateLimit.backend, "
+    "Redis); without it the rate-limited routes answer 500.",
     "kong: KIC runs with its default --ingress-class kong: KongConsumers carry "
     "kubernetes.io/ingress.class: kong, and KIC ignores consumers of another class.",
     "apisix: the operator creates a GatewayProxy named apisix-config in the publish namespace "
@@ -465,6 +540,10 @@ CONVENTIONS = (
     "syncs each GatewayProxy's resources, so two pointing at one APISIX delete each other's.",
     "traefik: the Kubernetes CRD provider must be enabled for Middleware filters.",
     "nginx: ExternalName Services need the DNS resolver configured in NginxProxy.",
+    "nginx: each IP endpoint of a backend is a Service of its own, so requests are spread over "
+    "the endpoints at random in proportion to their weights, not in strict rotation. A DNS name "
+    "that resolves to several addresses stays one upstream, across whose addresses NGINX may "
+    "pass an idempotent request on after an error or a timeout.",
 )
 
 
@@ -494,6 +573,8 @@ def render_capability_matrix_markdown() -> str:
             for gateway_class in GATEWAY_CLASSES
         ]
         lines.append(f"| `{feature}` | " + " | ".join(cells) + " |")
+    lines += ["", "## What a feature means on every class", ""]
+    lines += [f"- {semantic}" for semantic in SEMANTICS]
     lines += ["", "## Conventions and cluster prerequisites", ""]
     lines += [f"- {convention}" for convention in CONVENTIONS]
     lines += ["", "## Features", ""]

@@ -22,6 +22,9 @@ from .spec import BackendSpec, EndpointSpec, PolicySpec, RevisionSpec, RouteSpec
 
 GATEWAY_API_GROUP = "gateway.networking.k8s.io"
 GATEWAY_API_VERSION = f"{GATEWAY_API_GROUP}/v1"
+# ReferenceGrant's storage version, served by every Gateway API release since v0.6 (v1 only
+# since v1.5) and the version Envoy Gateway v1.9 watches.
+REFERENCE_GRANT_VERSION = f"{GATEWAY_API_GROUP}/v1beta1"
 
 # The header that carries API keys, for every gateway class: one contract for API consumers.
 API_KEY_HEADER = "x-api-key"
@@ -84,11 +87,13 @@ def manifest(
     *,
     labels: dict[str, str] | None = None,
     annotations: dict[str, str] | None = None,
+    namespace: str | None = None,
 ) -> dict[str, Any]:
-    """A namespaced object of the publish with the managed labels (plus `labels`)."""
+    """A namespaced object of the publish with the managed labels (plus `labels`), in the
+    publish namespace unless `namespace` names another."""
     metadata: dict[str, Any] = {
         "name": name,
-        "namespace": ctx.namespace,
+        "namespace": namespace or ctx.namespace,
         "labels": {**(labels or {}), **ctx.labels},
     }
     if annotations:
@@ -386,6 +391,50 @@ def gateway(ctx: RenderContext) -> dict[str, Any]:
     )
 
 
+def foreign_certificates(ctx: RenderContext) -> list[tuple[str, str]]:
+    """(namespace, Secret name) of the listener certificates outside the publish namespace,
+    each once, in listener order."""
+    found: list[tuple[str, str]] = []
+    for listener in ctx.spec["gateway"]["listeners"]:
+        ref = listener["certificate_ref"]
+        if listener["tls_mode"] != "Terminate" or not ref:
+            continue
+        if ref["namespace"] and ref["namespace"] != ctx.namespace:
+            certificate = (ref["namespace"], ref["name"])
+            if certificate not in found:
+                found.append(certificate)
+    return found
+
+
+def certificate_reference_grants(ctx: RenderContext) -> list[dict[str, Any]]:
+    """A ReferenceGrant in the namespace of each foreign certificate, letting the publish's
+    Gateway (Gateways of the publish namespace, as the API grants by namespace) read that one
+    Secret: every class refuses a cross-namespace certificateRef without it (the listener is
+    RefNotPermitted and serves nothing)."""
+    return [
+        manifest(
+            ctx,
+            REFERENCE_GRANT_VERSION,
+            "ReferenceGrant",
+            ctx.names.name("ReferenceGrant", "tls", secret),
+            {
+                "spec": {
+                    "from": [
+                        {
+                            "group": GATEWAY_API_GROUP,
+                            "kind": "Gateway",
+                            "namespace": ctx.namespace,
+                        }
+                    ],
+                    "to": [{"group": "", "kind": "Secret", "name": secret}],
+                }
+            },
+            namespace=namespace,
+        )
+        for namespace, secret in foreign_certificates(ctx)
+    ]
+
+
 # --- Backends as Kubernetes Services ----------------------------------------------------------
 
 
@@ -411,32 +460,49 @@ class ServiceTarget:
     port: int
     weight: int
     external_name: str | None  # set for an ExternalName Service
+    # (address, port) of the endpoints of a selector-less Service
+    addresses: tuple[tuple[str, int], ...] = ()
 
 
 def service_targets(
-    ctx: RenderContext, service: ServiceSpec, backend: BackendSpec
+    ctx: RenderContext,
+    service: ServiceSpec,
+    backend: BackendSpec,
+    *,
+    one_per_endpoint: bool = False,
 ) -> list[ServiceTarget]:
     """The Services of a backend: one selector-less Service (with EndpointSlices) for all its IP
     endpoints, and one ExternalName Service per DNS name, since EndpointSlices of type FQDN have
-    no defined meaning and most gateways ignore them. Weights keep traffic even per endpoint."""
+    no defined meaning and most gateways ignore them. Weights keep traffic even per endpoint.
+
+    With `one_per_endpoint`, each IP endpoint gets a Service of its own, for classes whose
+    upstream of several endpoints would pass a request on to another endpoint by itself."""
     targets: list[ServiceTarget] = []
-    ips = ip_endpoints(backend)
-    if ips:
-        targets.append(
-            ServiceTarget(
-                _service_name(ctx, service, backend, len(targets)),
-                ips[0]["port"],
-                len({(e["host"], e["port"]) for e in ips}),
-                None,
+    addresses: list[tuple[str, int]] = []
+    for endpoint in ip_endpoints(backend):
+        address = (str(ipaddress.ip_address(endpoint["host"])), endpoint["port"])
+        if address not in addresses:
+            addresses.append(address)
+    groups = [[address] for address in addresses] if one_per_endpoint else [addresses]
+    for group in groups:
+        if group:
+            targets.append(
+                ServiceTarget(
+                    _service_name(ctx, service, backend, len(targets)),
+                    group[0][1],
+                    len(group),
+                    None,
+                    tuple(group),
+                )
             )
-        )
     for host, port in hostname_targets(backend):
         targets.append(
             ServiceTarget(_service_name(ctx, service, backend, len(targets)), port, 1, host)
         )
     if len(targets) == 1:
         # A lone target takes all traffic whatever its weight; 1 reads plainly.
-        targets[0] = ServiceTarget(targets[0].name, targets[0].port, 1, targets[0].external_name)
+        lone = targets[0]
+        targets[0] = ServiceTarget(lone.name, lone.port, 1, lone.external_name, lone.addresses)
     return targets
 
 
@@ -448,7 +514,11 @@ def _service_name(
 
 
 def service_backend_refs(
-    ctx: RenderContext, service: ServiceSpec, backend: BackendSpec
+    ctx: RenderContext,
+    service: ServiceSpec,
+    backend: BackendSpec,
+    *,
+    one_per_endpoint: bool = False,
 ) -> list[dict[str, Any]]:
     return [
         {
@@ -458,7 +528,7 @@ def service_backend_refs(
             "port": target.port,
             "weight": target.weight,
         }
-        for target in service_targets(ctx, service, backend)
+        for target in service_targets(ctx, service, backend, one_per_endpoint=one_per_endpoint)
     ]
 
 
@@ -468,12 +538,13 @@ def service_objects(
     backend: BackendSpec,
     *,
     annotations: dict[str, str] | None = None,
+    one_per_endpoint: bool = False,
 ) -> list[dict[str, Any]]:
     """Services (and EndpointSlices) for a backend's endpoints; `annotations` go on every
     Service (classes such as Kong read backend settings from there)."""
     scheme = backend_scheme(backend)
     objects = []
-    for target in service_targets(ctx, service, backend):
+    for target in service_targets(ctx, service, backend, one_per_endpoint=one_per_endpoint):
         port = {"name": scheme, "protocol": "TCP", "port": target.port}
         if target.external_name:
             body = {"type": "ExternalName", "externalName": target.external_name, "ports": [port]}
@@ -484,21 +555,18 @@ def service_objects(
             manifest(ctx, "v1", "Service", target.name, {"spec": body}, annotations=annotations)
         )
         if not target.external_name:
-            objects += _endpoint_slices(ctx, target, scheme, ip_endpoints(backend))
+            objects += _endpoint_slices(ctx, target, scheme)
     return objects
 
 
 def _endpoint_slices(
-    ctx: RenderContext, target: ServiceTarget, scheme: str, endpoints: list[EndpointSpec]
+    ctx: RenderContext, target: ServiceTarget, scheme: str
 ) -> list[dict[str, Any]]:
     # One slice per address family and port: a slice has one address type and one port list.
     groups: dict[tuple[str, int], list[str]] = {}
-    for endpoint in endpoints:
-        family = "IPv6" if ipaddress.ip_address(endpoint["host"]).version == 6 else "IPv4"
-        address = str(ipaddress.ip_address(endpoint["host"]))
-        addresses = groups.setdefault((family, endpoint["port"]), [])
-        if address not in addresses:
-            addresses.append(address)
+    for address, port in target.addresses:
+        family = "IPv6" if ipaddress.ip_address(address).version == 6 else "IPv4"
+        groups.setdefault((family, port), []).append(address)
     slices = []
     for (family, port), addresses in sorted(groups.items()):
         name = ctx.names.child("EndpointSlice", target.name, family.lower(), str(port))
@@ -527,7 +595,11 @@ def _endpoint_slices(
 
 
 def backend_tls_policies(
-    ctx: RenderContext, service: ServiceSpec, backend: BackendSpec
+    ctx: RenderContext,
+    service: ServiceSpec,
+    backend: BackendSpec,
+    *,
+    one_per_endpoint: bool = False,
 ) -> list[dict[str, Any]]:
     """For https backends: a BackendTLSPolicy per ExternalName Service, verifying the endpoint's
     certificate for its host name against the system CAs."""
@@ -549,7 +621,7 @@ def backend_tls_policies(
                 }
             },
         )
-        for target in service_targets(ctx, service, backend)
+        for target in service_targets(ctx, service, backend, one_per_endpoint=one_per_endpoint)
         if target.external_name
     ]
 
@@ -670,10 +742,14 @@ def http_route(
     filters: list[dict[str, Any]],
     timeouts: dict[str, str] | None = None,
     annotations: dict[str, str] | None = None,
+    path: str | None = None,
 ) -> dict[str, Any]:
     """An HTTPRoute with one rule per method: a URLRewrite ReplacePrefixMatch filter allows a
-    single match per rule, and a rule per method keeps every rule's filters identical."""
-    base_match: dict[str, Any] = {"path": {"type": route["match_type"], "value": route["path"]}}
+    single match per rule, and a rule per method keeps every rule's filters identical.
+    `path` replaces the route's path as matched (a class's form of a regular expression)."""
+    base_match: dict[str, Any] = {
+        "path": {"type": route["match_type"], "value": route["path"] if path is None else path}
+    }
     if route["header_matches"]:
         base_match["headers"] = _header_matches(route)
     matches = [{**base_match, "method": method} for method in route["methods"]] or [base_match]
@@ -764,12 +840,14 @@ class GatewayAPIDriver:
     name: ClassVar[str]
 
     def class_errors(self, spec: RevisionSpec) -> list[str]:
-        """What this class cannot express beyond the capability matrix (a feature it supports
-        only in part); each message names the class, the feature and where the spec uses it."""
+        """What this class cannot express beyond the features of the capability matrix (a
+        feature it supports only in part, limits of its objects or of its controller's
+        validation); each message names the class, the part of the spec and the rule. Empty
+        when the spec renders."""
         return []
 
     def render(self, ctx: RenderContext) -> list[dict[str, Any]]:
-        manifests = [gateway(ctx)]
+        manifests = [gateway(ctx), *certificate_reference_grants(ctx)]
         for service in ctx.spec["services"]:
             for backend in service["backends"]:
                 manifests += self.backend_objects(ctx, service, backend)
@@ -802,6 +880,7 @@ class GatewayAPIDriver:
             filters=self.http_route_filters(ctx, service, route, backend),
             timeouts=self.route_timeouts(ctx, service, route, backend),
             annotations=annotations,
+            path=self.match_path(route),
         )
 
     # Hooks ------------------------------------------------------------------------------------
@@ -842,6 +921,11 @@ class GatewayAPIDriver:
     ) -> dict[str, str] | None:
         """HTTPRoute rule timeouts; only classes that honour them emit any."""
         return None
+
+    def match_path(self, route: RouteSpec) -> str:
+        """The HTTPRoute path value of a route: the spec's path, unless the class needs a
+        regular expression rewritten to match whole paths (see full_match_pattern)."""
+        return route["path"]
 
     def route_annotations(
         self, ctx: RenderContext, service: ServiceSpec, route: RouteSpec

@@ -75,8 +75,13 @@ def test_a_customers_key_reaches_the_cluster_and_leaves_it_when_revoked(
         assert wait_until(
             lambda: credentials(simulated, publish.pk) == {consumer: issued.secret}, 20
         ), (credentials(simulated, publish.pk), agent.log())
-        refs = api_key_auth(simulated, publish.pk)["credentialRefs"]
-        assert len(refs) == 1 and refs[0]["kind"] == "Secret"
+        # The agent applies the Secret before the SecurityPolicy that references it (apply
+        # order): the reference may land a moment after the credentials.
+        def one_secret_ref() -> bool:
+            refs = api_key_auth(simulated, publish.pk)["credentialRefs"]
+            return len(refs) == 1 and refs[0]["kind"] == "Secret"
+
+        assert wait_until(one_secret_ref, 20), (api_key_auth(simulated, publish.pk), agent.log())
 
         # Rotation swaps the secret in the cluster.
         rotated = services.rotate_api_key(issued.key)

@@ -68,22 +68,40 @@ def registry(crd_dir) -> SchemaRegistry:
     return SchemaRegistry.from_directory(crd_dir)
 
 
-def test_cluster_role_covers_exactly_what_the_translator_produces(registry):
+def split_by_namespace(spec: dict, manifests: list[dict]) -> tuple[list[dict], list[dict]]:
+    """(objects in the publish namespace, objects in other namespaces)."""
+    namespace = spec["publish"]["namespace"]
+    own = [m for m in manifests if m["metadata"]["namespace"] == namespace]
+    foreign = [m for m in manifests if m["metadata"]["namespace"] != namespace]
+    return own, foreign
+
+
+def test_cluster_roles_cover_exactly_what_the_translator_produces(registry):
     produced: set[tuple[str, str]] = set()
+    produced_elsewhere: set[tuple[str, str]] = set()
     for gateway_class in GATEWAY_CLASSES:
         for build in BUILDERS:
             spec = specs.expressible(build(gateway_class), gateway_class)
-            produced |= produced_resources(registry, render_manifests(spec, revision=1))
+            own, foreign = split_by_namespace(spec, render_manifests(spec, revision=1))
+            produced |= produced_resources(registry, own)
+            produced_elsewhere |= produced_resources(registry, foreign)
+    # The publish namespace takes the resources role; other namespaces (those of listener
+    # certificates) take the ReferenceGrant role and nothing more.
     assert granted_resources("imp-gateway-agent-resources") == produced
+    assert granted_resources("imp-gateway-agent-reference-grants") == produced_elsewhere
+    assert produced_elsewhere == {("gateway.networking.k8s.io", "referencegrants")}
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
-def test_generated_publishes_need_nothing_beyond_the_cluster_role(registry, data):
+def test_generated_publishes_need_nothing_beyond_the_cluster_roles(registry, data):
     gateway_class = data.draw(st.sampled_from(GATEWAY_CLASSES))
     spec = data.draw(specs.revision_specs(gateway_class))
-    produced = produced_resources(registry, render_manifests(spec, revision=1))
-    assert produced <= granted_resources("imp-gateway-agent-resources")
+    own, foreign = split_by_namespace(spec, render_manifests(spec, revision=1))
+    assert produced_resources(registry, own) <= granted_resources("imp-gateway-agent-resources")
+    assert produced_resources(registry, foreign) <= granted_resources(
+        "imp-gateway-agent-reference-grants"
+    )
 
 
 def test_every_manifest_is_schema_valid(registry):

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from catalog.policies import clean_policy_config
 from publishing.translation.features import CAPABILITY_MATRIX, Feature
+from publishing.translation.nginx import NginxDriver
 from publishing.translation.spec import SPEC_VERSION
 
 DEMO_HOSTNAME = "payment-api.prod.kr-seoul.api.imprun.dev"
@@ -501,8 +502,40 @@ def expressible(spec: dict, gateway_class: str) -> dict:
                 policy_spec["config"]["unit"] = "Minute"
             policies.append(policy_spec)
         service_spec["policies"] = policies
+        for backend_spec in service_spec["backends"]:
+            _within_class_limits(gateway_class, service_spec, backend_spec)
+    if gateway_class == "nginx":
+        _one_policy_per_nginx_path(spec)
     spec["services"] = [s for s in spec["services"] if s["routes"]]
     return spec
+
+
+def _within_class_limits(gateway_class: str, service_spec: dict, backend_spec: dict) -> None:
+    """What a class's own spec_errors refuse beyond the matrix, changed into what it takes."""
+    endpoints = backend_spec["endpoints"]
+    if gateway_class == "envoy-gateway":
+        # Backends need names of two labels and no loopback addresses.
+        for endpoint in endpoints:
+            host = endpoint["host"]
+            if "." not in host and ":" not in host:
+                endpoint["host"] = f"{host}.internal"
+    if gateway_class == "nginx":
+        if service_spec["protocol"] == "GRPC":
+            backend_spec["timeout_seconds"] = None
+        if endpoints and endpoints[0]["scheme"] == "https":
+            # One host name per https backend (one BackendTLSPolicy per route rule).
+            first = endpoints[0]["host"]
+            backend_spec["endpoints"] = [e for e in endpoints if e["host"] == first]
+
+
+def _one_policy_per_nginx_path(spec: dict) -> None:
+    """Keep only the first route of a path whose routes NGINX Gateway Fabric could not cover
+    with one rate limit and one backend timeout."""
+    driver = NginxDriver()
+    for group in driver.path_groups(spec):
+        if len(group) > 1 and driver.path_group_errors(group):
+            for service_spec, route_spec in group[1:]:
+                service_spec["routes"] = [r for r in service_spec["routes"] if r is not route_spec]
 
 
 # --- Hypothesis: valid specs ------------------------------------------------------------------
@@ -715,7 +748,14 @@ def revision_specs(draw: st.DrawFn, gateway_class: str) -> dict:
     listeners = [listener("http", 80, "HTTP")]
     if draw(st.booleans()) or any(s["protocol"] == "GRPC" for s in services):
         listeners.append(
-            listener("https", 443, "HTTPS", tls_mode="Terminate", certificate="wildcard-tls")
+            listener(
+                "https",
+                443,
+                "HTTPS",
+                tls_mode="Terminate",
+                certificate="wildcard-tls",
+                certificate_namespace=draw(st.sampled_from([None, "cert-manager"])),
+            )
         )
     if draw(st.booleans()):
         listeners.append(
