@@ -276,6 +276,11 @@ class ScopedGenericViewSet(viewsets.GenericViewSet):
     pagination_class = LimitOffsetPagination
     rbac_actions: ClassVar[dict[str, str]] = {}
 
+    def dispatch(self, request, *args, **kwargs):
+        # Whatever service a request calls records its change with the API as the source.
+        with audit.acting_through(audit.AuditSource.API):
+            return super().dispatch(request, *args, **kwargs)
+
     def scoped_model(self) -> type[models.Model]:
         return self.queryset.model
 
@@ -361,17 +366,22 @@ class ScopedGenericViewSet(viewsets.GenericViewSet):
     def perform_destroy(self, instance: models.Model) -> None:
         try:
             with transaction.atomic():
-                audit.record(
-                    self.request.user, audit.AuditAction.DELETE, instance,
-                    audit.snapshot(instance), None, audit.AuditSource.API,
-                )
-                rbac.delete_objects([instance])
+                self.delete_object(instance)
         except (ProtectedError, RestrictedError):
             raise Conflict(
                 _("Other objects still refer to this %(model)s.")
                 % {"model": instance._meta.verbose_name}
             ) from None
         self.etag_object = None
+
+    def delete_object(self, instance: models.Model) -> None:
+        """Delete the object, audited; viewsets whose deletion is a service operation (one
+        that changes what clusters run) override this to call the service."""
+        audit.record(
+            self.request.user, audit.AuditAction.DELETE, instance,
+            audit.snapshot(instance), None, audit.AuditSource.API,
+        )
+        rbac.delete_objects([instance])
 
 
 _IF_MATCH = OpenApiParameter(
