@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from impgateway import rbac
 from impgateway.admin import ConcurrentEditForm, ImpModelAdmin, ImpTabularInline
@@ -339,7 +340,8 @@ class SubscriptionAdmin(ImpModelAdmin):
             return obj.status in services.OPEN_STATUSES
         return obj.status == SubscriptionStatus.PENDING and services.may_decide(request.user, obj)
 
-    def _operate(self, request, queryset, operation, done: str) -> None:
+    def _operate(self, request, queryset, operation) -> int:
+        """Run the service on each subscription; how many it changed (refusals are shown)."""
         succeeded = 0
         for subscription in queryset.select_related("customer", "product"):
             try:
@@ -348,32 +350,48 @@ class SubscriptionAdmin(ImpModelAdmin):
                 _report(self, request, subscription, exc)
             else:
                 succeeded += 1
-        if succeeded:
-            self.message_user(request, done % {"count": succeeded}, messages.SUCCESS)
+        return succeeded
 
     @admin.action(description=_("Approve selected subscriptions"), permissions=["change"])
     def approve_subscriptions(self, request, queryset) -> None:
-        self._operate(
-            request, queryset, services.approve_subscription, _("Approved %(count)d subscriptions.")
-        )
+        if count := self._operate(request, queryset, services.approve_subscription):
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d subscription approved.", "%(count)d subscriptions approved.", count
+                )
+                % {"count": count},
+                messages.SUCCESS,
+            )
 
     @admin.action(description=_("Reject selected subscriptions"), permissions=["change"])
     def reject_subscriptions(self, request, queryset) -> None:
-        self._operate(
-            request, queryset, services.reject_subscription, _("Rejected %(count)d subscriptions.")
-        )
+        if count := self._operate(request, queryset, services.reject_subscription):
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d subscription rejected.", "%(count)d subscriptions rejected.", count
+                )
+                % {"count": count},
+                messages.SUCCESS,
+            )
 
     @admin.action(
         description=_("Cancel selected subscriptions (revokes their API keys)"),
         permissions=["change"],
     )
     def cancel_subscriptions(self, request, queryset) -> None:
-        self._operate(
-            request,
-            queryset,
-            services.cancel_subscription,
-            _("Cancelled %(count)d subscriptions; their API keys are revoked."),
-        )
+        if count := self._operate(request, queryset, services.cancel_subscription):
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d subscription cancelled; its API keys are revoked.",
+                    "%(count)d subscriptions cancelled; their API keys are revoked.",
+                    count,
+                )
+                % {"count": count},
+                messages.SUCCESS,
+            )
 
 
 @admin.register(APIKey)

@@ -394,6 +394,13 @@ class ImpModelAdmin(_ScopedAdminBase, admin.ModelAdmin):
             self._audit_saved(request, instance, before)
         formset.save_m2m()
 
+    def get_deleted_objects(self, objs, request):
+        # What cascades goes with the object, as in the API: the right to delete the object
+        # is the one that counts (revisions, which nobody deletes by hand, go with their
+        # publish; keys with their customer). Objects that protect it still refuse.
+        deleted, counts, _perms_needed, protected = super().get_deleted_objects(objs, request)
+        return deleted, counts, set(), protected
+
     def delete_model(self, request, obj) -> None:
         self._audit_deleted(request, [obj])
         rbac.delete_objects([obj])
