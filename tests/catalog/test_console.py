@@ -205,3 +205,20 @@ def test_a_key_for_a_cancelled_subscription_is_a_form_error_not_a_500(shop):
     errors = response.context["adminform"].form.errors
     assert "keys need an open subscription; this one is cancelled" in str(errors["subscription"])
     assert not APIKey.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_operations_speak_korean(shop):
+    subscription = services.request_subscription(shop["customer"], shop["product"], "prod")
+    services.create_api_key(subscription, "ci")
+    korean = {"accept-language": "ko"}
+    page = shop["provider"].get(subscription_url(subscription), headers=korean).content.decode()
+    assert all(label in page for label in ("승인</button>", "거절</button>", "구독 취소</button>"))
+    keys = shop["owner"].get(reverse("admin:catalog_apikey_changelist"), headers=korean)
+    assert "승인 대기 중" in keys.content.decode()
+    response = shop["provider"].post(
+        subscription_url(subscription, "object_action", "approve_subscriptions"),
+        headers=korean,
+        follow=True,
+    )
+    assert messages_of(response) == ["구독 1개를 승인했습니다."]
