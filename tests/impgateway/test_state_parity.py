@@ -684,8 +684,11 @@ def test_every_role_and_operation_is_covered():
 # Subscriptions and keys are fixed once made (their pages are read-only), so all their fields
 # are tried; the others keep their definition fields editable.
 def _forged(w) -> dict[str, tuple[str, dict[str, object]]]:
-    past = {"_0": "2001-01-01", "_1": "00:00:00"}
-    when = lambda name: {f"{name}{suffix}": value for suffix, value in past.items()}  # noqa: E731
+
+    def when(name: str) -> dict[str, str]:
+        """A date-time field as the admin's split widget posts it."""
+        return {f"{name}_0": "2001-01-01", f"{name}_1": "00:00:00"}
+
     return {
         "catalog.subscription": (
             "S_pending",
