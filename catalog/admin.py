@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from impgateway import rbac
 from impgateway.admin import ConcurrentEditForm, ImpModelAdmin, ImpTabularInline
 from publishing import services as publishing
 
 from . import services
-from .choices import HTTPMethod
+from .choices import APIKeyStatus, HTTPMethod, SubscriptionStatus
 from .models import (
     APIKey,
     APIService,
@@ -269,21 +270,135 @@ class CustomerAdmin(ImpModelAdmin):
     autocomplete_fields = ("tenant",)
     prepopulated_fields = {"slug": ("name",)}
 
+    # Deleting a customer takes its subscriptions and keys out of the clusters: the service.
+
+    def delete_model(self, request, obj: Customer) -> None:
+        services.delete_customer(obj, user=request.user)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for customer in queryset:
+            services.delete_customer(customer, user=request.user)
+
+
+def _report(modeladmin, request, obj, exc: Exception) -> None:
+    """One object's refusal by its service, as an error message naming the object."""
+    reasons = exc.messages if isinstance(exc, ValidationError) else [str(exc)]
+    modeladmin.message_user(request, f"{obj}: {'; '.join(reasons)}", messages.ERROR)
+
 
 @admin.register(Subscription)
 class SubscriptionAdmin(ImpModelAdmin):
+    """Subscriptions are requested, approved, rejected and cancelled by the services, as in the
+    API: the add form requests one (its status follows the product's rule), and the object page
+    is read-only with the operations as buttons. Cancel instead of deleting: keys leave the
+    clusters."""
+
     list_display = ("customer", "product", "environment", "status", "decided_at", "updated")
     list_filter = ("status", "environment", "product")
     search_fields = ("customer__name", "product__name")
     list_select_related = ("customer", "product")
     autocomplete_fields = ("customer", "product")
-    readonly_fields = ("requested_by", "decided_by", "decided_at", "created", "updated")
+    fields = ("customer", "product", "environment")
+    readonly_fields = (
+        "customer",
+        "product",
+        "environment",
+        "status",
+        "requested_by",
+        "decided_by",
+        "decided_at",
+        "created",
+        "updated",
+    )
+    changed_by_operations_only = True
+    actions = ("approve_subscriptions", "reject_subscriptions", "cancel_subscriptions")
+    object_actions = {
+        "approve_subscriptions": _("Approve"),
+        "reject_subscriptions": _("Reject"),
+        "cancel_subscriptions": _("Cancel subscription"),
+    }
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return [*self.fields, "seen_updated"]
+        return [*self.readonly_fields, "seen_updated"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("created", "updated") if obj is None else self.readonly_fields
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def create_object(self, request, form) -> Subscription:
+        data = form.cleaned_data
+        return services.request_subscription(
+            data["customer"], data["product"], data["environment"], user=request.user
+        )
+
+    def object_action_applies(self, request, obj: Subscription, action: str) -> bool:
+        if action == "cancel_subscriptions":
+            return obj.status in services.OPEN_STATUSES
+        return obj.status == SubscriptionStatus.PENDING and services.may_decide(request.user, obj)
+
+    def _operate(self, request, queryset, operation) -> int:
+        """Run the service on each subscription; how many it changed (refusals are shown)."""
+        succeeded = 0
+        for subscription in queryset.select_related("customer", "product"):
+            try:
+                operation(subscription, user=request.user)
+            except (ValidationError, PermissionDenied) as exc:
+                _report(self, request, subscription, exc)
+            else:
+                succeeded += 1
+        return succeeded
+
+    @admin.action(description=_("Approve selected subscriptions"), permissions=["change"])
+    def approve_subscriptions(self, request, queryset) -> None:
+        if count := self._operate(request, queryset, services.approve_subscription):
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d subscription approved.", "%(count)d subscriptions approved.", count
+                )
+                % {"count": count},
+                messages.SUCCESS,
+            )
+
+    @admin.action(description=_("Reject selected subscriptions"), permissions=["change"])
+    def reject_subscriptions(self, request, queryset) -> None:
+        if count := self._operate(request, queryset, services.reject_subscription):
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d subscription rejected.", "%(count)d subscriptions rejected.", count
+                )
+                % {"count": count},
+                messages.SUCCESS,
+            )
+
+    @admin.action(
+        description=_("Cancel selected subscriptions (revokes their API keys)"),
+        permissions=["change"],
+    )
+    def cancel_subscriptions(self, request, queryset) -> None:
+        if count := self._operate(request, queryset, services.cancel_subscription):
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d subscription cancelled; its API keys are revoked.",
+                    "%(count)d subscriptions cancelled; their API keys are revoked.",
+                    count,
+                )
+                % {"count": count},
+                messages.SUCCESS,
+            )
 
 
 @admin.register(APIKey)
 class APIKeyAdmin(ImpModelAdmin):
-    """Keys are made, rotated and revoked by the services; the secret shows once, in a message
-    to whoever made or rotated it, and never on any page."""
+    """Keys are made, rotated and revoked by the services, as in the API; the secret shows once,
+    in a message to whoever made or rotated it, and never on any page. Revoke instead of
+    deleting: the key leaves the clusters."""
 
     list_display = (
         "name",
@@ -301,7 +416,11 @@ class APIKeyAdmin(ImpModelAdmin):
     autocomplete_fields = ("subscription",)
     fields = ("subscription", "name", "expires_at")
     readonly_fields = (
+        "subscription",
+        "name",
         "prefix",
+        "key_status",
+        "expires_at",
         "created",
         "updated",
         "last_rotated",
@@ -309,32 +428,35 @@ class APIKeyAdmin(ImpModelAdmin):
         "revoked_at",
         "created_by",
     )
+    changed_by_operations_only = True
     actions = ("rotate_keys", "revoke_keys")
+    object_actions = {"rotate_keys": _("Rotate"), "revoke_keys": _("Revoke")}
 
     def get_fields(self, request, obj=None):
         if obj is None:
-            return super().get_fields(request, obj)
-        return ("subscription", "name", "expires_at", *self.readonly_fields, "seen_updated")
+            return [*self.fields, "seen_updated"]
+        return [*self.readonly_fields, "seen_updated"]
 
     def get_readonly_fields(self, request, obj=None):
-        if obj is None:
-            return ("created", "updated")
-        # Expiry and subscription decide delivery: changing them is a new key's job.
-        return ("subscription", "expires_at", *self.readonly_fields)
+        return ("created", "updated") if obj is None else self.readonly_fields
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
     @admin.display(description=_("status"))
     def key_status(self, obj: APIKey) -> str:
-        return obj.status_at(timezone.now())
+        return APIKeyStatus(obj.status_at(timezone.now())).label
 
-    def save_model(self, request, obj, form, change) -> None:
-        if change:
-            super().save_model(request, obj, form, change)
-            return
+    def create_object(self, request, form) -> APIKey:
+        data = form.cleaned_data
         issued = services.create_api_key(
-            obj.subscription, obj.name, obj.expires_at, user=request.user
+            data["subscription"], data["name"], data.get("expires_at"), user=request.user
         )
-        obj.pk, obj.prefix = issued.key.pk, issued.key.prefix
         self._show_secret(request, issued)
+        return issued.key
+
+    def object_action_applies(self, request, obj: APIKey, action: str) -> bool:
+        return obj.status_at(timezone.now()) in (APIKeyStatus.ACTIVE, APIKeyStatus.PENDING)
 
     def _show_secret(self, request, issued: services.IssuedKey) -> None:
         self.message_user(
@@ -352,7 +474,7 @@ class APIKeyAdmin(ImpModelAdmin):
             try:
                 issued = services.rotate_api_key(key, user=request.user)
             except ValidationError as exc:
-                self.message_user(request, f"{key}: {'; '.join(exc.messages)}", messages.ERROR)
+                _report(self, request, key, exc)
                 continue
             self._show_secret(request, issued)
 

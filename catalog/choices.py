@@ -96,5 +96,6 @@ class SubscriptionStatus(models.TextChoices):
 
 class APIKeyStatus(models.TextChoices):
     ACTIVE = "active", _("Active")
+    PENDING = "pending", _("Waiting for approval")
     EXPIRED = "expired", _("Expired")
     REVOKED = "revoked", _("Revoked")

@@ -1,7 +1,8 @@
-"""Customer operations: subscriptions (request, approve, reject, cancel) and API keys (create,
-rotate, revoke, expire). Admin actions, API views, tasks and commands call these; each runs in
-one transaction, and every change to the keys a cluster serves bumps exactly the clusters that
-serve the product in the subscription's environment."""
+"""Customer operations: customers (delete), subscriptions (request, approve, reject, cancel) and
+API keys (create, rotate, revoke, expire). Admin actions, API views, tasks and commands call
+these; each runs in one transaction, checks what only it can (who decides on a subscription),
+and every change to the keys a cluster serves bumps exactly the clusters that serve the product
+in the subscription's environment."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from clusters.services import bump_desired_state_on_commit
 from impgateway import audit, rbac
@@ -65,6 +67,20 @@ def _bump_for(subscriptions: Iterable[Subscription]) -> None:
     bump_desired_state_on_commit(
         serving_cluster_ids((item.product_id, item.environment) for item in subscriptions)
     )
+
+
+# --- Customers ----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def delete_customer(customer: Customer, user=None) -> None:
+    """Delete a customer with its subscriptions and API keys: the clusters that served its keys
+    stop serving them."""
+    active = list(Subscription.objects.filter(customer=customer, status=SubscriptionStatus.ACTIVE))
+    audit.record(user, audit.AuditAction.DELETE, customer, audit.snapshot(customer), None)
+    rbac.delete_objects([customer])
+    _bump_for(active)
+    logger.info("Customer %s deleted with %d active subscriptions", customer.slug, len(active))
 
 
 # --- Subscriptions ------------------------------------------------------------------------
@@ -132,6 +148,11 @@ def _locked(subscription: Subscription) -> Subscription:
 
 
 def _decide(subscription: Subscription, status: str, user) -> Subscription:
+    # Tasks and commands decide as the system (no user); people only on their own products.
+    if user is not None and not may_decide(user, subscription):
+        raise PermissionDenied(
+            gettext("Only the product's provider approves or rejects its subscriptions.")
+        )
     locked = _locked(subscription)
     before = audit.snapshot(locked)
     if locked.status != SubscriptionStatus.PENDING:
@@ -149,7 +170,9 @@ def _decide(subscription: Subscription, status: str, user) -> Subscription:
 
 @transaction.atomic
 def approve_subscription(subscription: Subscription, user=None) -> Subscription:
-    """A provider approves a pending subscription: its keys start working."""
+    """A provider approves a pending subscription: its keys start working. Raises
+    PermissionDenied for a user who does not decide on it (`may_decide`), ValidationError
+    unless it is pending."""
     approved = _decide(subscription, SubscriptionStatus.ACTIVE, user)
     _bump_for([approved])
     return approved
@@ -157,7 +180,8 @@ def approve_subscription(subscription: Subscription, user=None) -> Subscription:
 
 @transaction.atomic
 def reject_subscription(subscription: Subscription, user=None) -> Subscription:
-    """A provider rejects a pending subscription; keys made meanwhile are revoked."""
+    """A provider rejects a pending subscription (permissions as for approving); keys made
+    meanwhile are revoked."""
     rejected = _decide(subscription, SubscriptionStatus.REJECTED, user)
     _revoke_keys(APIKey.objects.filter(subscription=rejected, revoked_at__isnull=True))
     return rejected
@@ -201,7 +225,9 @@ def create_api_key(
     expires_at: datetime | None = None,
     user=None,
 ) -> IssuedKey:
-    """A new key of an open subscription; the secret is in the result and nowhere else."""
+    """A new key of an open subscription; the secret is in the result and nowhere else. A key
+    of a pending subscription waits for the approval (status pending) before any cluster
+    serves it."""
     subscription = _locked(subscription)
     if subscription.status not in OPEN_STATUSES:
         raise ValidationError(
@@ -242,7 +268,7 @@ def rotate_api_key(key: APIKey, user=None) -> IssuedKey:
     before = audit.snapshot(locked)
     now = timezone.now()
     status = locked.status_at(now)
-    if status != APIKeyStatus.ACTIVE:
+    if status in (APIKeyStatus.REVOKED, APIKeyStatus.EXPIRED):
         raise ValidationError({"status": f"a {status} key cannot be rotated"})
     grace = timedelta(seconds=settings.API_KEY_ROTATION_GRACE)
     if grace > timedelta(0):

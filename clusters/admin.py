@@ -216,14 +216,21 @@ class AgentAdmin(ImpModelAdmin):
         "created",
         "updated",
     )
+    changed_by_operations_only = True
     actions = ("disable_agents", "enable_agents")
+    object_actions = {"disable_agents": _("Disable"), "enable_agents": _("Enable")}
 
     def has_add_permission(self, request) -> bool:
         return False
 
+    def object_action_applies(self, request, obj: Agent, action: str) -> bool:
+        return obj.enabled == (action == "disable_agents")
+
     @admin.action(description=_("Disable the selected agents (revokes their tokens at once)"))
     def disable_agents(self, request, queryset) -> None:
-        count = set_agents_enabled(queryset.values_list("pk", flat=True), enabled=False)
+        count = set_agents_enabled(
+            queryset.values_list("pk", flat=True), enabled=False, user=request.user
+        )
         self.message_user(
             request,
             ngettext(
@@ -236,7 +243,9 @@ class AgentAdmin(ImpModelAdmin):
 
     @admin.action(description=_("Enable the selected agents (they register again)"))
     def enable_agents(self, request, queryset) -> None:
-        count = set_agents_enabled(queryset.values_list("pk", flat=True), enabled=True)
+        count = set_agents_enabled(
+            queryset.values_list("pk", flat=True), enabled=True, user=request.user
+        )
         self.message_user(
             request,
             ngettext(
@@ -268,7 +277,11 @@ class RegistrationTokenForm(ConcurrentEditForm):
 
 @admin.register(RegistrationToken)
 class RegistrationTokenAdmin(ImpModelAdmin):
+    """Tokens are made by the service (the secret shows once, on the page that follows) and
+    used up by the agent that registers with one."""
+
     form = RegistrationTokenForm
+    changed_by_operations_only = True
     list_display = ("__str__", "cluster", "description", "created", "expires_at", "state", "agent")
     list_filter = ("cluster",)
     search_fields = ("cluster__name", "description", "agent__name")
@@ -299,20 +312,16 @@ class RegistrationTokenAdmin(ImpModelAdmin):
             return _("expired")
         return _("unused")
 
-    def save_model(self, request, obj, form, change) -> None:
-        if change:
-            return
+    def create_object(self, request, form) -> RegistrationToken:
         token, secret = create_registration_token(
             form.cleaned_data["cluster"],
             ttl=timedelta(seconds=form.cleaned_data["ttl"]),
             user=request.user,
             description=form.cleaned_data.get("description", ""),
         )
-        obj.pk, obj.token_hash = token.pk, token.token_hash
-        obj.expires_at, obj.created = token.expires_at, token.created
-        obj._state.adding = False
         # Only this response shows the secret; it is never stored.
         request._new_registration_secret = secret
+        return token
 
     def response_add(self, request, obj, post_url_continue=None):
         secret = getattr(request, "_new_registration_secret", None)

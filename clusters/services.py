@@ -333,19 +333,33 @@ def normalize_capabilities(capabilities: dict) -> dict:
 
 
 @transaction.atomic
-def set_agents_enabled(agent_ids: Iterable[int], enabled: bool) -> int:
+def set_agents_enabled(agent_ids: Iterable[int], enabled: bool, user=None) -> int:
     """Enable or disable agents; disabling revokes every token they hold, at once: their
     clusters' long-polls are woken, and a woken request checks its agent before it answers
-    (clusters.desired_state), so a disabled agent's wait ends with 401."""
-    agents = Agent.objects.filter(pk__in=list(agent_ids))
+    (clusters.desired_state), so a disabled agent's wait ends with 401. Returns how many
+    agents changed; each change is audited."""
+    agents = Agent.objects.select_for_update().filter(pk__in=list(agent_ids))
+    # Disabling an agent again still revokes whatever token it may have been given since.
+    selected = agents.filter(enabled=False) if enabled else agents
+    changing = {agent.pk: agent for agent in selected}
+    if not changing:
+        return 0
+    befores = {pk: audit.snapshot(agent) for pk, agent in changing.items()}
+    changed = Agent.objects.filter(pk__in=changing)
     if enabled:
-        return agents.filter(enabled=False).update(enabled=True)
-    bump_desired_state_on_commit(agents.values_list("cluster_id", flat=True).distinct())
-    return agents.update(
-        enabled=False,
-        status=AgentStatus.DISCONNECTED,
-        token_generation=F("token_generation") + 1,
-    )
+        changed.update(enabled=True)
+    else:
+        changed.update(
+            enabled=False,
+            status=AgentStatus.DISCONNECTED,
+            token_generation=F("token_generation") + 1,
+        )
+        bump_desired_state_on_commit({agent.cluster_id for agent in changing.values()})
+    for agent in Agent.objects.filter(pk__in=changing).select_related("cluster"):
+        after = audit.snapshot(agent)
+        audit.record(user, audit.AuditAction.UPDATE, agent, befores[agent.pk], after)
+    logger.info("Agents %s %s", sorted(changing), "enabled" if enabled else "disabled")
+    return len(changing)
 
 
 def mark_silent_agents_disconnected(now: datetime | None = None) -> int:

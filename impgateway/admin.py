@@ -1,19 +1,22 @@
-"""The admin console's shared pieces: site branding, and the base classes every model admin and
-inline uses. They scope everything a user sees and does by role grants (impgateway/rbac.py):
-querysets, object pages, actions, foreign-key and inline choices, list filters and saves."""
+"""The admin console's shared pieces: the base classes every model admin and inline uses. They
+scope everything a user sees and does by role grants (impgateway/rbac.py): querysets, object
+pages, actions, foreign-key and inline choices, list filters and saves. State changes go
+through the services only: objects whose creation is an operation are created by their service
+from the add form, and objects that change only through operations have read-only pages with
+the operations as buttons (admin actions that call the services, as the API's actions do)."""
 
 from __future__ import annotations
 
 import functools
 
 from django import forms
-from django.contrib import admin
-from django.contrib.admin.utils import get_fields_from_path
+from django.contrib import admin, messages
+from django.contrib.admin.utils import get_fields_from_path, unquote
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import FieldDoesNotExist, PermissionDenied
-from django.db import models
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
+from django.db import models, transaction
 from django.forms.models import BaseModelFormSet, _get_foreign_key
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html, format_html_join
@@ -21,19 +24,21 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from . import audit, rbac
+from .api import field_errors
 from .models import ROLE_SCOPES, AuditEvent, RoleGrant, Scope
 from .validators import MAX_JSON_DEPTH, json_problem
-
-admin.site.site_header = _("Imp-Gateway")
-admin.site.site_title = _("Imp-Gateway console")
-admin.site.index_title = _("API gateway management")
 
 
 class ScopedModelForm(forms.ModelForm):
     """Refuses to save an object where the user's roles do not reach: a new object must land
-    in a scope that allows adding it, a changed one in a scope that allows changing it."""
+    in a scope that allows adding it, a changed one in a scope that allows changing it.
+
+    For a model whose creation is an operation, `create_through` (set per request by
+    ImpModelAdmin.get_form) creates the object through its service once the form is valid;
+    what the service refuses becomes the form's errors, and nothing is written."""
 
     rbac_user = None
+    create_through = None
 
     def _post_clean(self) -> None:
         super()._post_clean()
@@ -41,8 +46,23 @@ class ScopedModelForm(forms.ModelForm):
         adding = self.instance._state.adding
         if user is None or self._errors or not (adding or self.has_changed()):
             return
-        if rbac.may_save(user, self.instance, "add" if adding else "change"):
-            return
+        if not rbac.may_save(user, self.instance, "add" if adding else "change"):
+            self._refuse_scope(adding)
+        elif adding and self.create_through is not None:
+            self._create_through_service()
+
+    def _create_through_service(self) -> None:
+        try:
+            # A savepoint: a refusal leaves nothing behind in the page's transaction.
+            with transaction.atomic():
+                self.instance = self.create_through(self)
+        except ValidationError as exc:
+            for name, messages in field_errors(exc, self.fields).items():
+                self.add_error(name if name in self.fields else None, messages)
+        except PermissionDenied as exc:
+            self.add_error(None, str(exc))
+
+    def _refuse_scope(self, adding: bool) -> None:
         field = next(
             (
                 name
@@ -64,15 +84,19 @@ class ScopedModelForm(forms.ModelForm):
         )
 
 
-def scoped_form(form_class: type[forms.ModelForm], user) -> type[forms.ModelForm]:
+def scoped_form(
+    form_class: type[forms.ModelForm], user, create_through=None
+) -> type[forms.ModelForm]:
     """A subclass of the form bound to the user whose roles it checks on save (a class of its
-    own per request, so no user ever rides on a shared class)."""
+    own per request, so no user ever rides on a shared class), and to the service call that
+    creates its object, if creating one is an operation."""
     bases = (
         (form_class,) if issubclass(form_class, ScopedModelForm) else (ScopedModelForm, form_class)
     )
-    return type(
-        form_class.__name__, bases, {"rbac_user": user, "__module__": form_class.__module__}
-    )
+    attributes = {"rbac_user": user, "__module__": form_class.__module__}
+    if create_through is not None:
+        attributes["create_through"] = create_through
+    return type(form_class.__name__, bases, attributes)
 
 
 class ConcurrentEditForm(ScopedModelForm):
@@ -211,12 +235,25 @@ class _ScopedAdminBase:
 class ImpModelAdmin(_ScopedAdminBase, admin.ModelAdmin):
     """Base admin for Imp-Gateway models: scoping by role grants, concurrent-edit detection and
     sane defaults. Actions act only on the selected objects their `allowed_permissions` (change
-    when none is declared) allow."""
+    when none is declared) allow.
+
+    Subclasses whose objects are made or changed by operations declare it:
+    - `create_object(request, form)`: creating the object is an operation; called with the valid
+      add form, it calls the service and returns the new object (ValidationError and
+      PermissionDenied become the form's errors);
+    - `changed_by_operations_only`: the object page is read-only (a POST to it is refused); the
+      object changes only through the admin's actions, which call the services;
+    - `object_actions`: {action name: button label}, actions also offered as buttons on the
+      object's page, where `object_action_applies` says they apply.
+    """
 
     form = ConcurrentEditForm
     list_per_page = 50
     show_full_result_count = False
     readonly_fields: tuple[str, ...] = ("created", "updated")
+    create_object = None
+    changed_by_operations_only = False
+    object_actions: dict[str, str] = {}
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if isinstance(db_field, models.URLField):
@@ -242,6 +279,9 @@ class ImpModelAdmin(_ScopedAdminBase, admin.ModelAdmin):
         return self._may(request, "add")
 
     def has_change_permission(self, request, obj=None) -> bool:
+        if obj is not None and self.changed_by_operations_only:
+            # The page shows the object; its actions change it (through the services).
+            return False
         return self._may(request, "change", obj)
 
     def has_delete_permission(self, request, obj=None) -> bool:
@@ -253,7 +293,12 @@ class ImpModelAdmin(_ScopedAdminBase, admin.ModelAdmin):
     # --- forms, filters and actions ---------------------------------------------------------
 
     def get_form(self, request, obj=None, change=False, **kwargs):
-        form = scoped_form(super().get_form(request, obj, change=change, **kwargs), request.user)
+        create_through = None
+        if obj is None and self.create_object is not None:
+            create_through = functools.partial(self.create_object, request)
+        form = scoped_form(
+            super().get_form(request, obj, change=change, **kwargs), request.user, create_through
+        )
         if obj is None:
             # A new object may only land where the user may add it: narrow the foreign keys
             # that decide its scope.
@@ -295,12 +340,89 @@ class ImpModelAdmin(_ScopedAdminBase, admin.ModelAdmin):
             for name, (func, name, description) in super().get_actions(request).items()
         }
 
+    # --- operations as buttons on an object's page ------------------------------------------
+
+    def get_urls(self):
+        opts = self.model._meta
+        return [
+            path(
+                "<path:object_id>/actions/<str:action>/",
+                self.admin_site.admin_view(self.object_action_view),
+                name=f"{opts.app_label}_{opts.model_name}_object_action",
+            ),
+            *super().get_urls(),
+        ]
+
+    def object_action_applies(self, request: HttpRequest, obj: models.Model, action: str) -> bool:
+        """Whether the button of `action` belongs on the object's page (its state allows it)."""
+        return True
+
+    def _object_action(self, request: HttpRequest, obj: models.Model, action: str):
+        """The scoped action function, when the user may run it on the object; else None."""
+        if action not in self.object_actions:
+            return None
+        available = self.get_actions(request)
+        if action not in available:
+            return None
+        func = available[action][0]
+        if not all(self._may(request, needed, obj) for needed in _action_permissions(func)):
+            return None
+        return func
+
+    def object_action_view(self, request: HttpRequest, object_id: str, action: str):
+        """Run one of `object_actions` on one object (a POST from its page's button)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        func = self._object_action(request, obj, action)
+        if func is None:
+            raise PermissionDenied
+        func(self, request, self.get_queryset(request).filter(pk=obj.pk))
+        opts = self.model._meta
+        return HttpResponseRedirect(
+            reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
+        )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, unquote(object_id)) if self.object_actions else None
+        if obj is not None:
+            opts = self.model._meta
+            extra_context = {
+                **(extra_context or {}),
+                "object_actions": [
+                    {
+                        "name": name,
+                        "label": label,
+                        "url": reverse(
+                            f"admin:{opts.app_label}_{opts.model_name}_object_action",
+                            args=[obj.pk, name],
+                        ),
+                    }
+                    for name, label in self.object_actions.items()
+                    if self._object_action(request, obj, name) is not None
+                    and self.object_action_applies(request, obj, name)
+                ],
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
+
     # --- saving and deleting ----------------------------------------------------------------
 
     def save_model(self, request, obj, form, change) -> None:
+        if not change and form.create_through is not None:
+            return  # the service made it while the form was checked
         before = audit.current(obj) if change else None
         rbac.save_object(obj)
         self._audit_saved(request, obj, before)
+
+    def save_related(self, request, form, formsets, change) -> None:
+        if not change and form.create_through is not None:
+            # The service set the object's many-to-many values; its inlines still save.
+            for formset in formsets:
+                self.save_formset(request, form, formset, change=change)
+            return
+        super().save_related(request, form, formsets, change)
 
     def save_formset(self, request, form, formset, change) -> None:
         instances = formset.save(commit=False)
@@ -311,6 +433,13 @@ class ImpModelAdmin(_ScopedAdminBase, admin.ModelAdmin):
             rbac.save_object(instance)
             self._audit_saved(request, instance, before)
         formset.save_m2m()
+
+    def get_deleted_objects(self, objs, request):
+        # What cascades goes with the object, as in the API: the right to delete the object
+        # is the one that counts (revisions, which nobody deletes by hand, go with their
+        # publish; keys with their customer). Objects that protect it still refuse.
+        deleted, counts, _perms_needed, protected = super().get_deleted_objects(objs, request)
+        return deleted, counts, set(), protected
 
     def delete_model(self, request, obj) -> None:
         self._audit_deleted(request, [obj])
@@ -365,14 +494,26 @@ class ImpModelAdmin(_ScopedAdminBase, admin.ModelAdmin):
         return TemplateResponse(request, "admin/impgateway/audit_history.html", context)
 
 
+def _action_permissions(func) -> tuple[str, ...]:
+    return tuple(getattr(func, "allowed_permissions", None) or ("change",))
+
+
 def _scoped_action(func):
     """An admin action that receives only the selected objects the user may act on."""
-    required = getattr(func, "allowed_permissions", None) or ("change",)
+    required = _action_permissions(func)
 
     @functools.wraps(func)
     def scoped(modeladmin, request, queryset):
         for action in required:
             queryset = rbac.restrict(queryset, request.user, action)
+        if not queryset.exists():
+            modeladmin.message_user(
+                request,
+                _("Your roles do not allow this on the selected %(models)s.")
+                % {"models": modeladmin.model._meta.verbose_name_plural},
+                messages.WARNING,
+            )
+            return None
         return func(modeladmin, request, queryset)
 
     return scoped

@@ -297,13 +297,15 @@ class ScopedGenericViewSet(viewsets.GenericViewSet):
         return serializer
 
     def dispatch(self, request, *args, **kwargs):
+        # Whatever service a request calls records its change with the API as the source.
         # A write runs in one transaction, so that the If-Match precondition is checked on
         # the row it then changes, locked (get_object): two writers holding one ETag cannot
         # both succeed.
-        if request.method in permissions.SAFE_METHODS:
-            return super().dispatch(request, *args, **kwargs)
-        with transaction.atomic():
-            return super().dispatch(request, *args, **kwargs)
+        with audit.acting_through(audit.AuditSource.API):
+            if request.method in permissions.SAFE_METHODS:
+                return super().dispatch(request, *args, **kwargs)
+            with transaction.atomic():
+                return super().dispatch(request, *args, **kwargs)
 
     def get_object(self) -> models.Model:
         obj = super().get_object()
@@ -380,17 +382,22 @@ class ScopedGenericViewSet(viewsets.GenericViewSet):
     def perform_destroy(self, instance: models.Model) -> None:
         try:
             with transaction.atomic():
-                audit.record(
-                    self.request.user, audit.AuditAction.DELETE, instance,
-                    audit.snapshot(instance), None, audit.AuditSource.API,
-                )
-                rbac.delete_objects([instance])
+                self.delete_object(instance)
         except (ProtectedError, RestrictedError):
             raise Conflict(
                 _("Other objects still refer to this %(model)s.")
                 % {"model": instance._meta.verbose_name}
             ) from None
         self.etag_object = None
+
+    def delete_object(self, instance: models.Model) -> None:
+        """Delete the object, audited; viewsets whose deletion is a service operation (one
+        that changes what clusters run) override this to call the service."""
+        audit.record(
+            self.request.user, audit.AuditAction.DELETE, instance,
+            audit.snapshot(instance), None, audit.AuditSource.API,
+        )
+        rbac.delete_objects([instance])
 
 
 _IF_MATCH = OpenApiParameter(

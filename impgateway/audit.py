@@ -1,10 +1,15 @@
 """The audit trail: `record` writes one AuditEvent per change, with the object's concrete
 fields before and after (never secrets). Called from the admin base, the API base and the
-publishing and cluster services, nowhere else."""
+services, nowhere else. Where a change came from (console, API, or an operation run by a task
+or command) is set once per request by the console's admin site and the API's base viewset
+(`acting_through`), so a service records the same event whichever of them called it."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
@@ -13,9 +18,29 @@ from django.db import models
 
 from .models import AuditAction, AuditEvent, AuditSource
 
-__all__ = ["AuditAction", "AuditEvent", "AuditSource", "current", "record", "snapshot"]
+__all__ = [
+    "AuditAction",
+    "AuditEvent",
+    "AuditSource",
+    "acting_through",
+    "current",
+    "record",
+    "snapshot",
+]
 
 _SECRET_MARKERS = ("secret", "token", "hash", "encrypted")
+
+_source: ContextVar[str] = ContextVar("impgateway_audit_source", default=AuditSource.SERVICE)
+
+
+@contextmanager
+def acting_through(source: str) -> Iterator[None]:
+    """Record the changes made inside the block as coming from `source` (an AuditSource)."""
+    token = _source.set(source)
+    try:
+        yield
+    finally:
+        _source.reset(token)
 
 
 def _is_secret(field: models.Field) -> bool:
@@ -48,10 +73,11 @@ def record(
     obj: models.Model,
     before: dict[str, Any] | None,
     after: dict[str, Any] | None,
-    source: str = AuditSource.SERVICE,
+    source: str | None = None,
     object_id: int | None = None,
 ) -> AuditEvent | None:
-    """Write one event; an update that changed no field writes nothing."""
+    """Write one event; an update that changed no field writes nothing. Without a `source`,
+    the one `acting_through` set for the current request (else an operation's)."""
     if action == AuditAction.UPDATE and before == after:
         return None
     authenticated = getattr(user, "is_authenticated", False)
@@ -59,7 +85,7 @@ def record(
         user=user if authenticated else None,
         username=user.get_username() if authenticated else "",
         action=action,
-        source=source,
+        source=source or _source.get(),
         content_type=ContentType.objects.get_for_model(obj, for_concrete_model=False),
         object_id=object_id if object_id is not None else obj.pk,
         object_repr=str(obj)[:200],

@@ -14,6 +14,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from clusters.models import Cluster
+from impgateway import rbac
 from impgateway.admin import ConcurrentEditForm, ImpModelAdmin, ImpTabularInline
 
 from . import services
@@ -210,11 +211,16 @@ class ProductPublishAdmin(ImpModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
-        if obj is not None and obj.status == PublishStatus.PUBLISHED:
-            # A published publish moves through the "move" page, which publishes it on the
-            # new cluster and removes it from the old one in one step.
+        if obj is not None:
+            # A publish moves through the "move" page (the API's move action), which
+            # publishes a published one on the new cluster and removes it from the old one.
             fields.append("cluster")
         return fields
+
+    def create_object(self, request, form) -> ProductPublish:
+        return services.create_publish(
+            form.instance, form.cleaned_data["api_services"], request.user
+        )
 
     def get_fields(self, request, obj=None):
         return [
@@ -408,7 +414,11 @@ class ProductPublishAdmin(ImpModelAdmin):
 
     def move_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         publish = self._publish_for(request, pk, operate=True)
-        clusters = Cluster.objects.exclude(pk=publish.cluster_id).order_by("name")
+        clusters = (
+            rbac.restrict(Cluster.objects.all(), request.user)
+            .exclude(pk=publish.cluster_id)
+            .order_by("name")
+        )
         if request.method == "POST":
             cluster = get_object_or_404(clusters, pk=request.POST.get("cluster"))
 

@@ -9,6 +9,7 @@ import difflib
 import hashlib
 import json
 from collections import defaultdict
+from collections.abc import Iterable
 from typing import Any
 
 import yaml
@@ -585,6 +586,24 @@ def move_publish(publish: ProductPublish, cluster: Cluster, user=None) -> None:
     else:
         _release_hostnames(locked)
     publish.refresh_from_db()
+
+
+@transaction.atomic
+def create_publish(
+    publish: ProductPublish, api_services: Iterable[APIService], user=None
+) -> ProductPublish:
+    """Save a new publish (unsaved, with its fields set) as a draft exposing `api_services`.
+    Nothing reaches a cluster until it is published. Raises ValidationError naming the field."""
+    api_services = list(api_services)
+    publish.status = PublishStatus.DRAFT
+    publish.current_revision = None
+    publish.full_clean()
+    publish.clean_api_services(api_services)
+    publish.save()
+    publish.api_services.set(api_services)
+    rbac.object_saved(publish, None)
+    audit.record(user, audit.AuditAction.CREATE, publish, None, audit.snapshot(publish))
+    return publish
 
 
 @transaction.atomic

@@ -12,7 +12,7 @@ from django.db.models import Prefetch
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema, extend_schema_field
-from rest_framework import exceptions, serializers, status
+from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -155,11 +155,14 @@ class CustomerFilterSet(django_filters.FilterSet):
 
 
 class CustomerViewSet(ScopedModelViewSet):
-    """Customer organisations."""
+    """Customer organisations; deleting one takes its subscriptions and keys with it."""
 
     queryset = Customer.objects.all()
     serializer_class = CustomerSerializer
     filterset_class = CustomerFilterSet
+
+    def delete_object(self, instance: Customer) -> None:
+        services.delete_customer(instance, user=self.request.user)
 
 
 # --- Subscriptions --------------------------------------------------------------------------
@@ -216,13 +219,9 @@ class SubscriptionViewSet(ScopedModelViewSet):
             )
 
     def _decision(self, request: Request, decide) -> Response:
-        subscription = self.get_object()
-        if not services.may_decide(request.user, subscription):
-            raise exceptions.PermissionDenied(
-                _("Only the product's provider approves or rejects its subscriptions.")
-            )
+        # The service refuses (PermissionDenied, a 403) whoever does not decide on it.
         with service_errors():
-            subscription = decide(subscription, user=request.user)
+            subscription = decide(self.get_object(), user=request.user)
         return Response(self.get_serializer(subscription).data)
 
     @extend_schema(request=None, responses=SubscriptionSerializer)
@@ -312,7 +311,7 @@ class APIKeyFilterSet(django_filters.FilterSet):
 class APIKeyViewSet(ScopedModelViewSet):
     """API keys of subscriptions: create and rotate return the secret once; revoke ends it."""
 
-    queryset = APIKey.objects.all()
+    queryset = APIKey.objects.select_related("subscription")
     serializer_class = APIKeySerializer
     filterset_class = APIKeyFilterSet
     http_method_names = ["get", "post", "head", "options"]

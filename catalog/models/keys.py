@@ -6,7 +6,7 @@ from django.utils.translation import gettext_lazy as _
 
 from impgateway.models import TimestampedModel
 
-from ..choices import APIKeyStatus
+from ..choices import APIKeyStatus, SubscriptionStatus
 
 
 class APIKey(TimestampedModel):
@@ -99,9 +99,16 @@ class APIKey(TimestampedModel):
         return self.revoked_at is not None
 
     def status_at(self, now: datetime) -> str:
-        """An APIKeyStatus: revoked, expired or active at `now`."""
+        """An APIKeyStatus at `now`: revoked, expired, pending (its subscription waits for
+        approval: no cluster serves it yet) or active. Reads the subscription's status
+        (select_related("subscription") in lists)."""
         if self.revoked_at is not None:
             return APIKeyStatus.REVOKED
         if self.expires_at is not None and self.expires_at <= now:
             return APIKeyStatus.EXPIRED
+        subscription_status = self.subscription.status
+        if subscription_status == SubscriptionStatus.PENDING:
+            return APIKeyStatus.PENDING
+        if subscription_status != SubscriptionStatus.ACTIVE:
+            return APIKeyStatus.REVOKED  # a rejected or cancelled subscription's keys never work
         return APIKeyStatus.ACTIVE

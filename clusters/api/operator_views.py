@@ -42,7 +42,7 @@ class AgentViewSet(ScopedReadOnlyModelViewSet, mixins.DestroyModelMixin):
 
     def _set_enabled(self, enabled: bool) -> Response:
         agent = self.get_object()
-        services.set_agents_enabled([agent.pk], enabled)
+        services.set_agents_enabled([agent.pk], enabled, user=self.request.user)
         agent = self.get_queryset().get(pk=agent.pk)
         self.etag_object = agent
         return Response(self.get_serializer(agent).data)
@@ -82,3 +82,8 @@ class RegistrationTokenViewSet(
         if self.action == "create":
             return serializers.NewRegistrationTokenSerializer
         return super().get_serializer_class()
+
+    def perform_create(self, serializer) -> None:
+        self._check_may_save(self._candidate(serializer), "add")
+        # The serializer creates the token through the service, which records the event.
+        self.etag_object = serializer.save()

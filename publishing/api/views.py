@@ -85,9 +85,22 @@ class ProductPublishViewSet(ScopedModelViewSet):
             return serializers.MoveSerializer
         return super().get_serializer_class()
 
-    def perform_destroy(self, instance: ProductPublish) -> None:
-        services.delete_publish(instance)
-        self.etag_object = None
+    def perform_create(self, serializer: serializers.ProductPublishSerializer) -> None:
+        self._check_may_save(self._candidate(serializer), "add")
+        values = dict(serializer.validated_data)
+        api_services = values.pop("api_services")
+        serializer.instance = service_call(
+            services.create_publish,
+            ProductPublish(**values),
+            api_services,
+            self.request.user,
+            fields=serializer.fields,
+        )
+        self.etag_object = serializer.instance
+
+    def delete_object(self, instance: ProductPublish) -> None:
+        # The service tells the cluster's agents to remove what was published.
+        services.delete_publish(instance, self.request.user)
 
     def _publish_response(self, publish: ProductPublish) -> Response:
         publish = self.get_queryset().get(pk=publish.pk)

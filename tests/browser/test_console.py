@@ -2,8 +2,9 @@
 simulated cluster and a real agent: a provider signs in through the OIDC provider, builds an
 API service, a product, a gateway with a listener and a publish on their add pages, publishes
 it, watches it turn Ready, edits, republishes and withdraws; an operator creates a
-registration token; a customer sees only their own subscriptions. Screenshots of the dashboard,
-the publish page and the cluster page land in test-artifacts/screenshots/."""
+registration token; a customer sees only their own subscriptions and cancels one with its
+page's button. Screenshots of the dashboard, the publish page and the cluster page land in
+test-artifacts/screenshots/."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from django.db import connection
 from django.test import Client
 from playwright.sync_api import Browser, Page, expect
 
-from catalog.models import APIService, Gateway, Product, Route
+from catalog.models import APIService, Gateway, Product, Route, Subscription
 from clusters.desired_state import close_database_threads
 from impgateway import rbac
 from impgateway.models import AuditEvent, RoleGrant
@@ -289,6 +290,19 @@ def test_provider_publishes_edits_and_withdraws_operator_and_customer(
         rows = customer_page.locator("#result_list tbody tr")
         expect(rows).to_have_count(1)
         expect(rows.first).to_contain_text("Mine Corp")
+        # Its page is read-only; the operations it may run are its buttons: it cancels, and
+        # (it is no provider) cannot approve.
+        rows.first.locator("a").first.click()
+        expect(customer_page.locator("button.object-action-approve_subscriptions")).to_have_count(0)
+        customer_page.click("button.object-action-cancel_subscriptions")
+        expect(customer_page.locator(".messagelist .success")).to_contain_text(
+            "1 subscription cancelled"
+        )
+        expect(customer_page.locator(".field-status")).to_contain_text("Cancelled")
+        assert Subscription.objects.get(customer=mine).status == "cancelled"
+        assert AuditEvent.objects.filter(
+            user=customer, content_type__model="subscription", source="console"
+        ).exists()
         customer_page.context.close()
     finally:
         context.close()

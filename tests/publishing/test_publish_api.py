@@ -8,6 +8,7 @@ import yaml
 from rest_framework.test import APIClient
 
 from impgateway import rbac
+from impgateway.models import AuditEvent
 from publishing.choices import PublishStatus
 from publishing.models import DeploymentStatus, ProductPublish
 from tests.factories import (
@@ -234,6 +235,10 @@ def test_delete_removes_the_publish(world):
     publish = make_publish(world["A.tenant"])
     assert api.delete(url(publish)).status_code == 204
     assert not ProductPublish.objects.filter(pk=publish.pk).exists()
+    # Through the service, with who asked and where from.
+    event = AuditEvent.objects.get(action="delete", object_id=publish.pk)
+    assert (event.username, event.source) == ("persona", "api")
+    assert event.content_type.model == "productpublish" and event.before["id"] == publish.pk
 
 
 def test_list_queries_do_not_grow_with_rows(world, django_assert_max_num_queries):
