@@ -46,19 +46,22 @@ class IssuedKey:
 
 def serving_cluster_ids(pairs: Iterable[tuple[int, str]]) -> set[int]:
     """The clusters that deliver API keys of these (product id, environment) pairs: those with
-    a published API-key publish of the product in the environment."""
+    a publish of the product whose current revision uses API keys in the environment."""
     pairs = set(pairs)
     if not pairs:
         return set()
     condition = Q(pk__in=[])
     for product_id, environment in pairs:
-        condition |= Q(product_id=product_id, environment=environment)
+        condition |= Q(
+            product_id=product_id, current_revision__spec__publish__environment=environment
+        )
+    # What the clusters serve is the current revision (an edit of the live publish changes
+    # nothing until it is published): its environment and auth mode decide.
     return set(
         ProductPublish.objects.filter(
             condition,
             status=PublishStatus.PUBLISHED,
-            auth_mode=AuthMode.API_KEY,
-            current_revision__isnull=False,
+            current_revision__spec__publish__auth_mode=AuthMode.API_KEY,
         ).values_list("cluster_id", flat=True)
     )
 

@@ -81,21 +81,21 @@ def render_desired_state(cluster_id: int) -> tuple[int, bytes]:
         "current_revision__content_hash",
         "current_revision__spec",
         "product_id",
-        "environment",
-        "auth_mode",
     )
     rows = list(published.order_by("pk"))
-    # API keys never rest in a revision: they are joined in here, for the API-key publishes,
-    # and every change to them bumps the clusters serving them (catalog.services).
+    # API keys never rest in a revision: they are joined in here, for the publishes whose
+    # revision uses API keys, in the revision's environment (an edit of the live publish
+    # changes nothing until it is published), and every change to them bumps the clusters
+    # serving them (catalog.services.serving_cluster_ids).
     consumers = consumer_specs(
-        (product_id, environment)
-        for *_revision, product_id, environment, auth_mode in rows
-        if auth_mode == AuthMode.API_KEY
+        (product_id, spec["publish"]["environment"])
+        for *_revision, spec, product_id in rows
+        if spec["publish"]["auth_mode"] == AuthMode.API_KEY
     )
     publishes: list[DesiredPublish] = []
-    for pk, number, content_hash, spec, product_id, environment, auth_mode in rows:
-        if auth_mode == AuthMode.API_KEY:
-            spec["consumers"] = consumers.get((product_id, environment), [])
+    for pk, number, content_hash, spec, product_id in rows:
+        if spec["publish"]["auth_mode"] == AuthMode.API_KEY:
+            spec["consumers"] = consumers.get((product_id, spec["publish"]["environment"]), [])
         publishes.append(
             {"publish_id": pk, "revision": number, "content_hash": content_hash, "spec": spec}
         )

@@ -213,8 +213,9 @@ class ProductPublishAdmin(ImpModelAdmin):
         fields = list(super().get_readonly_fields(request, obj))
         if obj is not None:
             # A publish moves through the "move" page (the API's move action), which
-            # publishes a published one on the new cluster and removes it from the old one.
-            fields.append("cluster")
+            # publishes a published one on the new cluster and removes it from the old one;
+            # and it is of one product for good (its keys and hostnames are the product's).
+            fields += ["cluster", "product"]
         return fields
 
     def create_object(self, request, form) -> ProductPublish:

@@ -48,6 +48,13 @@ class ProductPublishSerializer(ValidatedModelSerializer):
         )
         read_only_fields = ("status", "created", "updated")
 
+    def validate_product(self, product):
+        if self.instance is not None and product.pk != self.instance.product_id:
+            raise serializers.ValidationError(
+                _("A publish is of one product: create a publish for the other product.")
+            )
+        return product
+
     def validate_cluster(self, cluster: Cluster) -> Cluster:
         if self.instance is not None and cluster.pk != self.instance.cluster_id:
             raise serializers.ValidationError(

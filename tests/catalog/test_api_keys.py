@@ -106,6 +106,26 @@ def test_creating_a_key_bumps_exactly_the_clusters_serving_product_and_environme
     assert consumers == [{"name": f"sub-{subscription.pk}", "api_keys": [issued.secret]}]
 
 
+def test_keys_follow_the_published_revision_not_edits_of_the_live_publish(world):
+    """What a cluster serves is its publishes' current revisions: switching a published
+    publish's auth mode or environment in the console or the API changes which keys reach
+    the cluster only once it is published again."""
+    from publishing import services as publishing
+    from publishing.models import ProductPublish
+
+    subscription = active_subscription(world["product"], "prod")
+    issued = services.create_api_key(subscription, "ci")
+    publish = ProductPublish.objects.get(cluster=world["prod_a"])
+    ProductPublish.objects.filter(pk=publish.pk).update(auth_mode="none", environment="dev")
+    assert served_keys(world["prod_a"]) == {issued.secret}
+    before = revisions(world["prod_a"])
+    rotated = services.rotate_api_key(issued.key)
+    assert revisions(world["prod_a"]) == [before[0] + 1]  # still served: still bumped
+    assert served_keys(world["prod_a"]) == {issued.secret, rotated.secret}  # old one in grace
+    publishing.publish_revision(ProductPublish.objects.get(pk=publish.pk))
+    assert served_consumers(world["prod_a"]) == {publish.pk: []}
+
+
 def test_consumers_need_an_active_subscription_of_the_products_tenant(world):
     pending_product = world["product"]
     pending_product.requires_approval = True

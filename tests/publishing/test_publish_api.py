@@ -138,6 +138,18 @@ def test_move_points_the_publish_at_another_cluster(world):
     assert changed.status_code == 400 and "cluster" in changed.json()
 
 
+def test_a_publish_stays_of_its_product(world):
+    """Its keys, hostnames and revisions are its product's: another product is another
+    publish."""
+    api = client_for(world, "org-admin")
+    publish = make_publish(world["A.tenant"], cluster=world["k1"])
+    other = ProductFactory(tenant=world["A.tenant"])
+    rbac.sync_all()
+    changed = api.patch(url(publish), {"product": other.pk}, format="json")
+    assert changed.status_code == 400 and set(changed.json()) == {"product"}
+    assert ProductPublish.objects.get(pk=publish.pk).product_id == publish.product_id
+
+
 def test_deployment_status_per_cluster(world):
     api = client_for(world, "gateway-owner", "gateway")
     publish = world["A.pp1"]
