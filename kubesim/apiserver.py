@@ -21,12 +21,10 @@ from typing import Any
 
 import yaml
 
-from agent.kubeschema import invalid_status
-
 from . import discovery, errors, openapi, protobuf
-from .apply import ApplyConflict, FieldManager
 from .decoding import DecodeError, parse_json, parse_yaml
 from .errors import APIError
+from .fieldmanager import ApplyConflict, FieldManager
 from .fieldpath import FieldSet
 from .patch import (
     APPLY_PATCH,
@@ -40,6 +38,7 @@ from .patch import (
     strategic_merge_patch,
 )
 from .resources import Catalog, Resource
+from .schema import invalid_status
 from .selectors import (
     SelectorError,
     fields_match,
@@ -119,8 +118,10 @@ class _Output:
 class APIServer:
     """One simulated cluster's API."""
 
-    def __init__(self, registry: Any, *, token: str | None = None) -> None:
+    def __init__(self, registry: Any, *, token: str | None = None,
+                 bookmark_interval: float = 60.0) -> None:
         self.registry = registry
+        self.bookmark_interval = bookmark_interval
         self.catalog = Catalog(registry.resource_types())
         self.store = Store()
         self.allocator = Allocator()
@@ -143,7 +144,7 @@ class APIServer:
         except APIError as error:
             return self._status_response(error)
         except Exception:
-            logger.exception("simcluster: %s %s failed", request.method, request.path)
+            logger.exception("kubesim: %s %s failed", request.method, request.path)
             return self._status_response(errors.internal("an internal error occurred"))
 
     def _status_response(self, error: APIError) -> Response:

@@ -1,4 +1,4 @@
-"""``SimCluster``: the simulated API server in a background thread, with helpers for tests."""
+"""``SimCluster``: the emulated API server in a background thread, with helpers for tests."""
 
 from __future__ import annotations
 
@@ -9,12 +9,11 @@ from typing import Any
 
 import yaml
 
-from agent.kubeschema import SchemaRegistry
-
 from .apiserver import APIServer
+from .schema import SchemaRegistry
 from .server import SimulatedHTTPServer
 
-CONTEXT = "simcluster"
+CONTEXT = "kubesim"
 
 
 class SimCluster:
@@ -25,10 +24,11 @@ class SimCluster:
     """
 
     def __init__(self, crd_dir: str | Path | None = None, *, token: str | None = None,
-                 registry: SchemaRegistry | None = None, host: str = "127.0.0.1") -> None:
+                 registry: SchemaRegistry | None = None, host: str = "127.0.0.1",
+                 bookmark_interval: float = 60.0) -> None:
         if registry is None:
             registry = SchemaRegistry.from_directory(crd_dir) if crd_dir else SchemaRegistry()
-        self.api = APIServer(registry, token=token)
+        self.api = APIServer(registry, token=token, bookmark_interval=bookmark_interval)
         self.token = token
         self.host = host
         self._server: SimulatedHTTPServer | None = None
@@ -43,7 +43,7 @@ class SimCluster:
         self.api.server_address = f"{self.host}:{self._server.server_address[1]}"
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-            name="simcluster", daemon=True,
+            name="kubesim", daemon=True,
         )
         self._thread.start()
         return self.url
@@ -78,7 +78,7 @@ class SimCluster:
 
     # kubeconfig ----------------------------------------------------------------------------
     def kubeconfig(self, token: str | None = None) -> dict[str, Any]:
-        """A kubeconfig for this cluster: context ``simcluster``, a user with a token."""
+        """A kubeconfig for this cluster: context ``kubesim``, a user with a token."""
         return {
             "apiVersion": "v1",
             "kind": "Config",

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .fieldpath import FieldSet, Path, path_string
-from .schema import TypeNode
+from .mergeschema import TypeNode
 from .typed import (
     check_applied,
     compare,

@@ -13,7 +13,7 @@ from functools import cached_property
 from typing import Any, Protocol
 
 from .coretypes import SCHEMAS as CORE_SCHEMAS
-from .schema import TypeNode, build_object_type
+from .mergeschema import TypeNode, build_object_type
 from .tables import jsonpath_results
 
 VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]

@@ -19,7 +19,7 @@ _GZIP_THRESHOLD = 128 * 1024  # the API server compresses answers above 128 KiB
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go out in separate writes
-    server_version = "simcluster"
+    server_version = "kubesim"
     sys_version = ""
     server: SimulatedHTTPServer
 
@@ -80,7 +80,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
-        logger.debug("simcluster %s - %s", self.address_string(), format % args)
+        logger.debug("kubesim %s - %s", self.address_string(), format % args)
 
 
 class SimulatedHTTPServer(ThreadingHTTPServer):

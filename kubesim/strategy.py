@@ -16,8 +16,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from .mergeschema import MISSING
 from .resources import Resource
-from .schema import MISSING
 from .typed import json_equal
 
 Defaulter = Callable[[dict[str, Any]], dict[str, Any]]

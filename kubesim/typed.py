@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .fieldpath import FieldSet, Path, PathElement, key_element, path_string, value_element
-from .schema import DEDUCED, DEDUCED_TYPE, LIST, MAP, MISSING, TypeNode
+from .mergeschema import DEDUCED, DEDUCED_TYPE, LIST, MAP, MISSING, TypeNode
 
 _LEAF = "leaf"
 _DEDUCED_MAP = TypeNode(MAP, element=DEDUCED_TYPE)

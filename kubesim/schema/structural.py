@@ -17,8 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from . import fielderrors
-from .cel import (
+from ..cel.compiler import (
     CelCompileError,
     CelError,
     Duration,
@@ -29,6 +28,7 @@ from .cel import (
     parse_go_duration,
     parse_rfc3339,
 )
+from . import fielderrors
 from .fielderrors import FieldError
 
 # A path is a linked tuple (parent, kind, value), rendered only when an error needs it:

@@ -25,8 +25,8 @@ from agent.metrics import HealthServer, Metrics
 from agent.platform import PlatformClient, PlatformError
 from agent.reconcile import Reconciler
 from agent.runner import Backoff, merge_report
-from agent.simcluster import SimCluster
 from agent.sink import ManifestSink
+from kubesim import SimCluster
 from publishing.translation import GATEWAY_CLASSES, render_manifests
 from tests.agent.agent_harness import unreachable_kubeconfig
 from tests.conftest import REPO_ROOT

@@ -1,4 +1,4 @@
-"""The simulated API server against the official client, raw HTTP and the manage.py command.
+"""The emulated API server against the official client, raw HTTP and `python -m kubesim`.
 
 One cluster serves the module; each test works in its own namespace and has its own
 discovery cache, so the tests do not depend on each other.
@@ -21,7 +21,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 
-from agent.simcluster import SimCluster
+from kubesim import SimCluster
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 AGENT = "imp-gateway-agent"
@@ -541,14 +541,14 @@ def test_bearer_token_is_required_when_configured(crd_dir, tmp_path):
             assert json.loads(response.read())["kind"] == "NamespaceList"
         config = yaml.safe_load(sim.write_kubeconfig(tmp_path / "config").read_text())
         assert config["users"][0]["user"]["token"] == "s3cret"
-        assert config["current-context"] == "simcluster"
+        assert config["current-context"] == "kubesim"
 
 
-# manage.py simcluster --------------------------------------------------------------------------
-def test_manage_py_simcluster_serves_until_sigterm(crd_dir, tmp_path):
+# python -m kubesim ------------------------------------------------------------------------------
+def test_python_m_kubesim_serves_until_sigterm(crd_dir, tmp_path):
     kubeconfig = tmp_path / "kubeconfig"
     process = subprocess.Popen(
-        [sys.executable, "manage.py", "simcluster", "--port", "0", "--crds", str(crd_dir),
+        [sys.executable, "-m", "kubesim", "--port", "0", "--crds", str(crd_dir),
          "--kubeconfig-out", str(kubeconfig)],
         cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -556,8 +556,8 @@ def test_manage_py_simcluster_serves_until_sigterm(crd_dir, tmp_path):
     try:
         line = process.stdout.readline().strip()
         if not line:
-            pytest.fail(f"manage.py simcluster printed nothing: {process.stderr.read()}")
-        assert line.startswith("simcluster serving on http://127.0.0.1:")
+            pytest.fail(f"python -m kubesim printed nothing: {process.stderr.read()}")
+        assert line.startswith("kubesim serving on http://127.0.0.1:")
         url = line.rsplit(" ", 1)[1]
         config = yaml.safe_load(kubeconfig.read_text())
         assert config["clusters"][0]["cluster"]["server"] == url

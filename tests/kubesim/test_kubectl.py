@@ -1,4 +1,4 @@
-"""kubectl, an independent client, against the simulated API server.
+"""kubectl, an independent client, against the emulated API server.
 
 Uses ``$KUBECTL`` or the kubectl on PATH (CI installs one; kubectl 1.20 and 1.32 both pass).
 Every test gets its own HOME, discovery cache and kubeconfig written by the server.
@@ -16,7 +16,7 @@ import pytest
 from kubernetes import client
 from kubernetes.dynamic import DynamicClient
 
-from agent.simcluster import SimCluster
+from kubesim import SimCluster
 from tests.conftest import skip_or_fail
 
 KUBECTL = os.environ.get("KUBECTL") or shutil.which("kubectl")

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from agent.kubeschema import FieldError, SchemaRegistry, invalid_status, validate_manifest
-from agent.kubeschema.cel import CelError, compile_program
+from kubesim.cel import CelError, compile_program
+from kubesim.schema import FieldError, SchemaRegistry, invalid_status, validate_manifest
 
 GATEWAY_API = "gateway.networking.k8s.io/v1"
 
