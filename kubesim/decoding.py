@@ -100,3 +100,19 @@ def parse_yaml(body: bytes) -> tuple[Any, list[str]]:
     finally:
         loader.dispose()
     return value, loader.duplicates
+
+
+def parse_apply_body(body: bytes) -> tuple[Any, list[str]]:
+    """An apply patch (``application/apply-patch+yaml``): YAML, which clients mostly send as
+    JSON. JSON is parsed as JSON, many times faster than the YAML loader and with the same
+    result; only a body that is not JSON, or that repeats a key (whose YAML-style message
+    the server reports), goes through YAML."""
+    if body.lstrip()[:1] == b"{":
+        try:
+            value, duplicates = parse_json(body)
+        except DecodeError:
+            pass
+        else:
+            if not duplicates:
+                return value, []
+    return parse_yaml(body)

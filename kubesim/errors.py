@@ -11,18 +11,20 @@ class APIError(Exception):
     """An error answer; ``status()`` is the ``Status`` body."""
 
     def __init__(self, code: int, reason: str, message: str,
-                 details: dict[str, Any] | None = None) -> None:
+                 details: dict[str, Any] | None = None,
+                 list_meta: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.reason = reason
         self.message = message
         self.details = details
+        self.list_meta = list_meta or {}
 
     def status(self) -> dict[str, Any]:
         body: dict[str, Any] = {
             "kind": "Status",
             "apiVersion": "v1",
-            "metadata": {},
+            "metadata": dict(self.list_meta),
             "status": "Failure",
             "message": self.message,
         }
@@ -118,5 +120,19 @@ def internal(message: str) -> APIError:
     return APIError(500, "", message)
 
 
-def expired(message: str) -> APIError:
-    return APIError(410, "Expired", message)
+def expired(message: str, continue_token: str = "") -> APIError:
+    """410 Gone (NewResourceExpired); a list may carry a continue token to go on with."""
+    return APIError(410, "Expired", message, None,
+                    {"continue": continue_token} if continue_token else None)
+
+
+def too_large_resource_version(requested: int, current: int, retry_seconds: int = 0) -> APIError:
+    """504 for a resourceVersion the server has not reached (NewTooLargeResourceVersionError
+    in k8s.io/apiserver pkg/storage/errors.go)."""
+    details: dict[str, Any] = {"causes": [{"reason": "ResourceVersionTooLarge",
+                                           "message": "Too large resource version"}]}
+    if retry_seconds:
+        details["retryAfterSeconds"] = retry_seconds
+    return APIError(504, "Timeout",
+                    f"Timeout: Too large resource version: {requested}, current: {current}",
+                    details)

@@ -10,7 +10,7 @@ import copy
 from typing import Any
 
 from .coretypes import OBJECT_META
-from .typed import json_equal
+from .jsonvalue import json_equal
 
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"

@@ -9,7 +9,8 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from .apiserver import APIServer, Request, Response
+from .apiserver import APIServer
+from .handlers.rest import Request, Response
 
 logger = logging.getLogger(__name__)
 

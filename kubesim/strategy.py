@@ -16,9 +16,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from .jsonvalue import json_equal
 from .mergeschema import MISSING
 from .resources import Resource
-from .typed import json_equal
 
 Defaulter = Callable[[dict[str, Any]], dict[str, Any]]
 

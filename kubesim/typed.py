@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .fieldpath import FieldSet, Path, PathElement, key_element, path_string, value_element
+from .jsonvalue import json_equal
 from .mergeschema import DEDUCED, DEDUCED_TYPE, LIST, MAP, MISSING, TypeNode
 
 _LEAF = "leaf"
@@ -29,27 +30,6 @@ class TypedValueError(Exception):
         else:
             text = "errors:\n" + "\n".join("  " + e for e in errors)
         super().__init__(text)
-
-
-def json_equal(a: Any, b: Any) -> bool:
-    """Equality of decoded JSON values that, unlike ``==``, tells ``true`` from ``1``."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return isinstance(a, bool) and isinstance(b, bool) and a == b
-    if isinstance(a, dict):
-        return (
-            isinstance(b, dict)
-            and a.keys() == b.keys()
-            and all(json_equal(v, b[k]) for k, v in a.items())
-        )
-    if isinstance(a, list):
-        return (
-            isinstance(b, list)
-            and len(a) == len(b)
-            and all(json_equal(x, y) for x, y in zip(a, b, strict=True))
-        )
-    if isinstance(a, int | float) and isinstance(b, int | float):
-        return a == b
-    return type(a) is type(b) and a == b
 
 
 def _shape(node: TypeNode, value: Any) -> tuple[str, TypeNode]:
