@@ -145,6 +145,49 @@ SCHEMAS: dict[tuple[str, str, str], dict[str, Any]] = {
             ),
         }
     ),
+    ("", "v1", "Node"): _obj(
+        {
+            "spec": _obj(
+                {
+                    "podCIDR": _str(),
+                    "podCIDRs": {**_set(), "x-kubernetes-patch-strategy": "merge"},
+                    "providerID": _str(),
+                    "unschedulable": _bool(),
+                    "taints": _atomic(_obj({"key": _str(), "value": _str(), "effect": _str(),
+                                            "timeAdded": _str()})),
+                    "configSource": _ANY_OBJECT,
+                    "externalID": _str(),
+                }
+            ),
+            "status": _obj(
+                {
+                    "capacity": _str_map(),
+                    "allocatable": _str_map(),
+                    "phase": _str(),
+                    "conditions": _map_list(
+                        _obj({"type": _str(), "status": _str(), "lastHeartbeatTime": _str(),
+                              "lastTransitionTime": _str(), "reason": _str(),
+                              "message": _str()}),
+                        "type", patch_key="type",
+                    ),
+                    "addresses": _map_list(_obj({"type": _str(), "address": _str()}), "type",
+                                           patch_key="type"),
+                    "daemonEndpoints": _ANY_OBJECT,
+                    "nodeInfo": _obj({name: _str() for name in (
+                        "machineID", "systemUUID", "bootID", "kernelVersion", "osImage",
+                        "containerRuntimeVersion", "kubeletVersion", "kubeProxyVersion",
+                        "operatingSystem", "architecture")} | {"swap": _ANY_OBJECT}),
+                    "images": _atomic(_ANY_OBJECT),
+                    "volumesInUse": _atomic(_str()),
+                    "volumesAttached": _atomic(_ANY_OBJECT),
+                    "config": _ANY_OBJECT,
+                    "runtimeHandlers": _atomic(_ANY_OBJECT),
+                    "features": _ANY_OBJECT,
+                    "declaredFeatures": _atomic(_str()),
+                }
+            ),
+        }
+    ),
     ("", "v1", "Secret"): _obj(
         {
             "data": _str_map(),
@@ -230,6 +273,42 @@ SCHEMAS: dict[tuple[str, str, str], dict[str, Any]] = {
                 )
             ),
             "ports": _atomic(_ENDPOINT_PORT),
+        }
+    ),
+    ("", "v1", "Event"): _obj(
+        {
+            "involvedObject": _OBJECT_REFERENCE,
+            "reason": _str(),
+            "message": _str(),
+            "source": _obj({"component": _str(), "host": _str()}),
+            "firstTimestamp": _str(),
+            "lastTimestamp": _str(),
+            "count": _int(),
+            "type": _str(),
+            "eventTime": _str(),
+            "series": _obj({"count": _int(), "lastObservedTime": _str()}),
+            "action": _str(),
+            "related": _OBJECT_REFERENCE,
+            "reportingComponent": _str(),
+            "reportingInstance": _str(),
+        }
+    ),
+    ("events.k8s.io", "v1", "Event"): _obj(
+        {
+            "regarding": _OBJECT_REFERENCE,
+            "reason": _str(),
+            "note": _str(),
+            "deprecatedSource": _obj({"component": _str(), "host": _str()}),
+            "deprecatedFirstTimestamp": _str(),
+            "deprecatedLastTimestamp": _str(),
+            "deprecatedCount": _int(),
+            "type": _str(),
+            "eventTime": _str(),
+            "series": _obj({"count": _int(), "lastObservedTime": _str()}),
+            "action": _str(),
+            "related": _OBJECT_REFERENCE,
+            "reportingController": _str(),
+            "reportingInstance": _str(),
         }
     ),
     ("coordination.k8s.io", "v1", "Lease"): _obj(

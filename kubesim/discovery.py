@@ -33,7 +33,7 @@ AGGREGATED_V2BETA1 = (
 
 def storage_version_hash(resource: Resource) -> str:
     digest = hashlib.sha256(
-        f"{resource.group}/{resource.storage_version}/{resource.kind}".encode()
+        f"{resource.storage_key[0]}/{resource.storage_version}/{resource.kind}".encode()
     ).digest()
     return base64.b64encode(digest[:8]).decode()
 

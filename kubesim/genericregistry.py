@@ -116,6 +116,7 @@ class Registry:
     def versioned(resource: Resource, obj: dict[str, Any]) -> dict[str, Any]:
         """A copy of the stored object as the requested version shows it (schemas are
         shared), with ObjectMeta's field order as the API server writes it."""
+        obj = resource.from_storage(obj)
         ordered: dict[str, Any] = {"apiVersion": resource.api_version, "kind": resource.kind}
         metadata = obj.get("metadata")
         if isinstance(metadata, dict):
@@ -126,9 +127,7 @@ class Registry:
 
     @staticmethod
     def storable(resource: Resource, obj: dict[str, Any]) -> dict[str, Any]:
-        group = resource.group
-        version = resource.storage_version
-        return {**obj, "apiVersion": f"{group}/{version}" if group else version}
+        return {**resource.to_storage(obj), "apiVersion": resource.storage_api_version}
 
     # create ----------------------------------------------------------------------------------
     def create(self, resource: Resource, namespace: str | None, body: dict[str, Any],

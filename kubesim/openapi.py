@@ -52,7 +52,8 @@ def definition_name(resource: Resource) -> str:
     if resource.custom:
         reversed_group = ".".join(reversed(resource.group.split(".")))
         return f"{reversed_group}.{resource.version}.{resource.kind}"
-    return f"{_CORE_PACKAGES.get(resource.group, 'io.k8s.api')}.{resource.version}.{resource.kind}"
+    package = _CORE_PACKAGES.get(resource.group) or f"io.k8s.api.{resource.group.split('.')[0]}"
+    return f"{package}.{resource.version}.{resource.kind}"
 
 
 def _gvk(resource: Resource) -> dict[str, str]:

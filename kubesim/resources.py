@@ -1,4 +1,4 @@
-"""The resources the simulated cluster serves: one per served group/version/kind.
+"""The resources the emulated cluster serves: one per served group/version/kind.
 
 Built from the schema registry (CRDs below the CRD directory plus the built-in kinds); a CRD
 object is stored once per group and resource and read under each served version, as a real
@@ -12,13 +12,29 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Protocol
 
+from .conversion import CONVERTERS, SHARED_STORAGE, Converter, identity
 from .coretypes import SCHEMAS as CORE_SCHEMAS
 from .mergeschema import TypeNode, build_object_type
 from .tables import jsonpath_results
 
 VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
 _SUBRESOURCE_VERBS = {"status": ["get", "patch", "update"], "finalize": ["update"]}
-_CORE_SUBRESOURCES = {"Namespace": ("status", "finalize"), "Service": ("status",)}
+_CORE_SUBRESOURCES = {"Namespace": ("status", "finalize"), "Service": ("status",),
+                      "Node": ("status",)}
+# Fields of built-in kinds a field selector may name besides metadata.name and namespace
+# (each kind's GetAttrs / field label conversion in k8s.io/kubernetes pkg/registry).
+_OBJECT_REFERENCE_FIELDS = ("kind", "namespace", "name", "uid", "apiVersion", "resourceVersion",
+                            "fieldPath")
+_FIELD_SELECTORS: dict[tuple[str, str], list[str]] = {
+    ("", "Secret"): ["type"],
+    ("", "Namespace"): ["status.phase"],
+    ("", "Service"): ["spec.clusterIP", "spec.type"],
+    ("", "Node"): ["spec.unschedulable"],
+    ("", "Event"): [*(f"involvedObject.{f}" for f in _OBJECT_REFERENCE_FIELDS), "reason",
+                    "reportingComponent", "type"],
+    ("events.k8s.io", "Event"): [*(f"regarding.{f}" for f in _OBJECT_REFERENCE_FIELDS),
+                                 "reason", "reportingController", "type"],
+}
 # Built-in kinds whose registry strategy allows a PUT to create (AllowCreateOnUpdate).
 _CREATE_ON_UPDATE = {"Lease", "Endpoints"}
 
@@ -69,6 +85,9 @@ class Resource:
     openapi_schema: dict[str, Any]
     selectable_fields: list[str] = field(default_factory=list)
     storage_version: str = ""
+    # How the stored form becomes this resource's form and back (see conversion.py).
+    to_storage: Converter = identity
+    from_storage: Converter = identity
 
     @property
     def api_version(self) -> str:
@@ -76,7 +95,12 @@ class Resource:
 
     @property
     def storage_key(self) -> tuple[str, str]:
-        return (self.group, self.plural)
+        return SHARED_STORAGE.get((self.group, self.plural), (self.group, self.plural))
+
+    @property
+    def storage_api_version(self) -> str:
+        group = self.storage_key[0]
+        return f"{group}/{self.storage_version}" if group else self.storage_version
 
     @property
     def group_resource(self) -> str:
@@ -115,11 +139,7 @@ class Resource:
         }
         if self.namespaced:
             fields["metadata.namespace"] = lambda o: (o.get("metadata") or {}).get("namespace")
-        extra = {
-            "Secret": ["type"],
-            "Namespace": ["status.phase"],
-            "Service": ["spec.clusterIP", "spec.type"],
-        }.get(self.kind, []) if not self.custom else []
+        extra = [] if self.custom else _FIELD_SELECTORS.get((self.group, self.kind), [])
         for path in [*extra, *self.selectable_fields]:
             def read(obj: dict[str, Any], path: str = path) -> Any:
                 found = jsonpath_results("." + path.lstrip("."), obj)
@@ -136,7 +156,7 @@ class Catalog:
         self.resources: list[Resource] = []
         storage_versions: dict[tuple[str, str], str] = {}
         for rt in resource_types:
-            if rt.storage:
+            if rt.storage and (rt.group, rt.plural) not in SHARED_STORAGE:
                 storage_versions[(rt.group, rt.plural)] = rt.version
         for rt in resource_types:
             if not rt.served:
@@ -185,7 +205,10 @@ def _resource_from_type(rt: ResourceTypeLike) -> Resource:
         subresources |= set(_CORE_SUBRESOURCES.get(rt.kind, ()))
     # Only status (and a namespace's finalize) are served; scale needs a controller.
     subresources &= {"status", "finalize"}
+    to_storage, from_storage = CONVERTERS.get((rt.group, rt.plural), (identity, identity))
     return Resource(
+        to_storage=to_storage,
+        from_storage=from_storage,
         group=rt.group,
         version=rt.version,
         kind=rt.kind,

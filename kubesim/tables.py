@@ -90,8 +90,13 @@ def _step(match: re.Match[str], values: list[Any]) -> list[Any]:
 
 
 def parse_time(text: str) -> datetime | None:
+    """An RFC 3339 time (metav1.Time, or MicroTime with a fraction) in UTC."""
     try:
         return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except (TypeError, ValueError):
+        pass
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
     except (TypeError, ValueError):
         return None
 
@@ -230,7 +235,119 @@ def _slice_ports(obj: dict[str, Any]) -> str:
     return ",".join(ports) if ports else "<unset>"
 
 
+def _node_status(obj: dict[str, Any]) -> str:
+    ready = "Unknown"
+    for condition in (obj.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "Ready":
+            ready = {"True": "Ready", "False": "NotReady"}.get(condition.get("status"), "Unknown")
+    if (obj.get("spec") or {}).get("unschedulable"):
+        ready += ",SchedulingDisabled"
+    return ready
+
+
+def _node_roles(obj: dict[str, Any]) -> str:
+    roles = set()
+    for key, value in ((obj.get("metadata") or {}).get("labels") or {}).items():
+        if key.startswith("node-role.kubernetes.io/") and key.split("/", 1)[1]:
+            roles.add(key.split("/", 1)[1])
+        elif key == "kubernetes.io/role" and value:
+            roles.add(value)
+    return _join(sorted(roles))
+
+
+def _node_address(kind: str) -> Callable[[dict[str, Any]], str]:
+    def read(obj: dict[str, Any]) -> str:
+        for address in (obj.get("status") or {}).get("addresses") or []:
+            if address.get("type") == kind:
+                return address.get("address", "")
+        return "<none>"
+
+    return read
+
+
+def _node_info(name: str) -> Callable[[dict[str, Any]], str]:
+    return lambda o: ((o.get("status") or {}).get("nodeInfo") or {}).get(name, "")
+
+
+def _event(obj: dict[str, Any]) -> dict[str, Any]:
+    """A core/v1 or events.k8s.io/v1 Event, read with core/v1 names (both print alike)."""
+    if obj.get("apiVersion") != "events.k8s.io/v1":
+        return obj
+    names = {"regarding": "involvedObject", "note": "message", "deprecatedSource": "source",
+             "deprecatedFirstTimestamp": "firstTimestamp",
+             "deprecatedLastTimestamp": "lastTimestamp", "deprecatedCount": "count",
+             "reportingController": "reportingComponent"}
+    return {names.get(key, key): value for key, value in obj.items()}
+
+
+def _event_first_seen(obj: dict[str, Any]) -> str:
+    event = _event(obj)
+    return age(event.get("firstTimestamp") or event.get("eventTime"))
+
+
+def _event_last_seen(obj: dict[str, Any]) -> str:
+    event = _event(obj)
+    if event.get("series"):
+        return age(event["series"].get("lastObservedTime"))
+    return age(event.get("lastTimestamp")) if event.get("lastTimestamp") else \
+        _event_first_seen(obj)
+
+
+def _event_object(obj: dict[str, Any]) -> str:
+    involved = _event(obj).get("involvedObject") or {}
+    kind = str(involved.get("kind", "")).lower()
+    return f"{kind}/{involved['name']}" if involved.get("name") else kind
+
+
+def _event_source(obj: dict[str, Any]) -> str:
+    event = _event(obj)
+    source = event.get("source") or {}
+    component = source.get("component") or event.get("reportingComponent", "")
+    host = source.get("host") or event.get("reportingInstance", "")
+    return f"{component}, {host}" if host else component
+
+
+def _event_count(obj: dict[str, Any]) -> int:
+    event = _event(obj)
+    if event.get("series"):
+        return event["series"].get("count", 0)
+    return event.get("count") or 1
+
+
 BuiltinPrinter = list[tuple[dict[str, Any], Callable[[dict[str, Any]], Any]]]
+
+# Kinds whose printers do not follow Name, their columns, Age: every column, in order.
+_NAME = (NAME_COLUMN, lambda o: (o.get("metadata") or {}).get("name", ""))
+_AGE = (AGE_COLUMN, lambda o: age((o.get("metadata") or {}).get("creationTimestamp")))
+FULL_PRINTERS: dict[str, BuiltinPrinter] = {
+    "Node": [
+        _NAME,
+        (column("Status", description="The status of the node"), _node_status),
+        (column("Roles", description="The roles of the node"), _node_roles),
+        _AGE,
+        (column("Version", description="Kubelet Version reported by the node."),
+         _node_info("kubeletVersion")),
+        (column("Internal-IP", priority=1), _node_address("InternalIP")),
+        (column("External-IP", priority=1), _node_address("ExternalIP")),
+        (column("OS-Image", priority=1), _node_info("osImage")),
+        (column("Kernel-Version", priority=1), _node_info("kernelVersion")),
+        (column("Container-Runtime", priority=1), _node_info("containerRuntimeVersion")),
+    ],
+    "Event": [
+        (column("Last Seen"), _event_last_seen),
+        (column("Type"), lambda o: o.get("type", "")),
+        (column("Reason"), lambda o: o.get("reason", "")),
+        (column("Object"), _event_object),
+        (column("Subobject", priority=1),
+         lambda o: (_event(o).get("involvedObject") or {}).get("fieldPath", "")),
+        (column("Source", priority=1), _event_source),
+        (column("Message"), lambda o: _event(o).get("message", "")),
+        (column("First Seen", priority=1), _event_first_seen),
+        (column("Count", "string", priority=1), _event_count),
+        (column("Name", "string", NAME_DESCRIPTION, "name", 1),
+         lambda o: (o.get("metadata") or {}).get("name", "")),
+    ],
+}
 
 BUILTIN_PRINTERS: dict[str, BuiltinPrinter] = {
     "Namespace": [
@@ -274,11 +391,15 @@ def table_columns(kind: str, printer_columns: list[dict[str, Any]] | None,
                    c.get("format", ""), c.get("priority", 0))
             for c in columns
         ]
+    if kind in FULL_PRINTERS:
+        return [c for c, _ in FULL_PRINTERS[kind]]
     return [NAME_COLUMN] + [c for c, _ in BUILTIN_PRINTERS.get(kind, [])] + [AGE_COLUMN]
 
 
 def table_cells(kind: str, printer_columns: list[dict[str, Any]] | None, custom: bool,
                 obj: dict[str, Any]) -> list[Any]:
+    if not custom and kind in FULL_PRINTERS:
+        return [read(obj) for _, read in FULL_PRINTERS[kind]]
     metadata = obj.get("metadata") or {}
     cells: list[Any] = [metadata.get("name", "")]
     if custom:

@@ -61,7 +61,7 @@ def delete_collection(server: APIServer, request: Request, target: Target,
     with server.store.lock:
         deleted = []
         for obj in matching(server.store.list(resource.storage_key, target.namespace),
-                            labels, fields, supported):
+                            labels, fields, supported, resource.from_storage):
             server.registry.delete(resource, obj, dry_run)
             deleted.append(server.registry.versioned(resource, obj))
         metadata = {"resourceVersion": str(server.store.revision)}

@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from .. import errors, listoptions
+from ..conversion import Converter, identity
 from ..listoptions import EXACT, NOT_OLDER_THAN, ListOptions
 from ..selectors import fields_match, labels_match
 from ..store import ResourceVersionTooLarge, ResourceVersionTooOld, object_key_text
@@ -47,10 +48,11 @@ _INCONSISTENT_CONTINUE = (
 
 
 def matching(objects: Iterable[dict[str, Any]], labels: list, fields: list,
-             supported: dict) -> list[dict[str, Any]]:
+             supported: dict, convert: Converter = identity) -> list[dict[str, Any]]:
+    """The stored objects that match the selectors (read in the resource's own form)."""
     return [obj for obj in objects
             if labels_match(labels, (obj.get("metadata") or {}).get("labels"))
-            and fields_match(fields, obj, supported)]
+            and (not fields or fields_match(fields, convert(obj), supported))]
 
 
 def _relative_key(obj: dict[str, Any], target: Target) -> str:
@@ -119,7 +121,8 @@ def list_objects(server: APIServer, request: Request, target: Target, output: Ou
             raise errors.too_large_resource_version(error.requested, error.current) from None
         if start_key:
             objects = [o for o in objects if _relative_key(o, target) >= start_key]
-        selected, more = _page(objects, labels, fields, supported, limit)
+        selected, more = _page(objects, labels, fields, supported, limit,
+                               resource.from_storage)
         metadata: dict[str, Any] = {"resourceVersion": str(revision)}
         if more:
             metadata["continue"] = listoptions.encode_continue(
@@ -138,15 +141,15 @@ def list_objects(server: APIServer, request: Request, target: Target, output: Ou
 
 
 def _page(objects: list[dict[str, Any]], labels: list, fields: list, supported: dict,
-          limit: int) -> tuple[list[dict[str, Any]], bool]:
+          limit: int, convert: Converter) -> tuple[list[dict[str, Any]], bool]:
     """The matching objects, at most ``limit`` (0: all), and whether any key follows."""
     if not limit:
-        return matching(objects, labels, fields, supported), False
+        return matching(objects, labels, fields, supported, convert), False
     selected: list[dict[str, Any]] = []
     for position, obj in enumerate(objects):
         if len(selected) >= limit:
             return selected, True
-        if matching((obj,), labels, fields, supported):
+        if matching((obj,), labels, fields, supported, convert):
             selected.append(obj)
             if len(selected) >= limit:
                 return selected, position < len(objects) - 1

@@ -62,8 +62,8 @@ def watch(server: APIServer, target: Target, output: Output,
         metadata = obj.get("metadata") or {}
         if namespace is not None and metadata.get("namespace") != namespace:
             return False
-        return labels_match(labels, metadata.get("labels")) and fields_match(
-            fields, obj, supported)
+        return labels_match(labels, metadata.get("labels")) and (
+            not fields or fields_match(fields, resource.from_storage(obj), supported))
 
     first = [True]
 

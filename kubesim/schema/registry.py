@@ -12,8 +12,9 @@ from typing import Any
 import yaml
 
 from . import fielderrors, objectmeta
-from .core import CORE_KINDS, CoreKind, object_meta_schema
+from .corekinds import CORE_KINDS
 from .fielderrors import FieldError
+from .models import CoreKind, object_meta_schema
 from .structural import (
     BLOCKING_REASONS,
     RULES_NOT_CHECKED,

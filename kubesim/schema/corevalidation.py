@@ -1,172 +1,16 @@
-"""Kubernetes' own kinds (Namespace, Secret, ConfigMap, Service, Endpoints, EndpointSlice,
-Lease): structure derived from the `kubernetes` client's model classes, plus the API server's
-enums, defaults and semantic checks for them (from pkg/apis/*/validation)."""
+"""Semantic checks and defaults of Kubernetes' own kinds: the parts of the API server's
+pkg/apis/*/validation (core, discovery, coordination) that schemas cannot express."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import ipaddress
 import json
-import typing
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
-
-import kubernetes.client
 
 from . import fielderrors, objectmeta
 from .fielderrors import FieldError
-
-_SCALARS = {
-    "str": {"type": "string"},
-    "int": {"type": "integer", "format": "int64"},
-    "float": {"type": "number"},
-    "bool": {"type": "boolean"},
-    "datetime": {"type": "string", "format": "date-time"},
-    "date": {"type": "string", "format": "date"},
-    "bytes": {"type": "string", "format": "byte"},
-}
-
-
-def _model_class(name: str) -> type:
-    return getattr(kubernetes.client, name)
-
-
-def _annotation_types(annotation: Any) -> set[type]:
-    """The plain types inside a pydantic annotation (Optional, Union, Annotated unwrapped)."""
-    args = typing.get_args(annotation)
-    if not args:
-        return {annotation} if isinstance(annotation, type) else set()
-    found: set[type] = set()
-    origin = typing.get_origin(annotation)
-    for arg in args[:1] if origin is typing.Annotated else args:
-        found |= _annotation_types(arg)
-    return found
-
-
-def _is_required(model: type, attribute: str) -> bool:
-    fields = getattr(model, "model_fields", None)
-    if fields is not None:
-        # Pydantic models (some pod-level kinds) name fields in Python or by their alias.
-        wire_name = model.attribute_map.get(attribute, attribute)
-        for name, field in fields.items():
-            if name == attribute or field.alias == wire_name:
-                return field.is_required()
-        return False
-    # Classic generated models: with client-side validation on, a required field's setter
-    # rejects None.
-    instance = model.__new__(model)
-    instance.local_vars_configuration = kubernetes.client.Configuration()
-    try:
-        setattr(instance, attribute, None)
-    except ValueError:
-        return True
-    return False
-
-
-def _is_int_or_string(model: type, attribute: str) -> bool:
-    fields = getattr(model, "model_fields", None)
-    if fields is None or attribute not in fields:
-        return False
-    return {int, str} <= _annotation_types(fields[attribute].annotation)
-
-
-def _type_schema(type_text: str, model: type, attribute: str, building: frozenset[str]) -> dict:
-    text = type_text.strip()
-    if text in _SCALARS:
-        return dict(_SCALARS[text])
-    if text == "object":
-        if _is_int_or_string(model, attribute):
-            return {"x-kubernetes-int-or-string": True}
-        return {"x-kubernetes-preserve-unknown-fields": True}
-    for prefix in ("List[", "list["):
-        if text.startswith(prefix) and text.endswith("]"):
-            inner = text[len(prefix) : -1]
-            return {"type": "array", "items": _type_schema(inner, model, attribute, building)}
-    for prefix in ("Dict[str, ", "dict(str, "):
-        if text.startswith(prefix):
-            inner = text[len(prefix) : -1]
-            return {
-                "type": "object",
-                "additionalProperties": _type_schema(inner, model, attribute, building),
-            }
-    return model_schema(_model_class(text), building)
-
-
-def model_schema(model: type, building: frozenset[str] = frozenset()) -> dict:
-    """An OpenAPI v3 schema for a `kubernetes.client` model, from `openapi_types` and
-    `attribute_map`, recursively; required fields are the ones the model requires."""
-    if model.__name__ in building:
-        # A recursive model: stop at the cycle and accept anything there.
-        return {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-    inside = building | {model.__name__}
-    properties = {}
-    required = []
-    for attribute, type_text in model.openapi_types.items():
-        name = model.attribute_map[attribute]
-        properties[name] = _type_schema(type_text, model, attribute, inside)
-        if _is_required(model, attribute):
-            required.append(name)
-    schema: dict[str, Any] = {"type": "object", "properties": properties}
-    if required:
-        schema["required"] = required
-    return schema
-
-
-@functools.cache
-def object_meta_schema() -> dict:
-    return model_schema(kubernetes.client.V1ObjectMeta)
-
-
-def _patch(schema: dict, path: str, **keywords: Any) -> None:
-    """Add keywords at a dotted path of a generated schema ("spec.ports[].protocol")."""
-    node = schema
-    for part in path.split("."):
-        if part.endswith("[]"):
-            node = node["properties"][part[:-2]]["items"]
-        else:
-            node = node["properties"][part]
-    node.update(keywords)
-
-
-_PROTOCOLS = ["SCTP", "TCP", "UDP"]
-
-
-@dataclass(frozen=True)
-class CoreKind:
-    """One built-in kind: discovery facts, its schema, and the server's semantic hooks."""
-
-    group: str
-    version: str
-    kind: str
-    plural: str
-    singular: str
-    namespaced: bool
-    short_names: tuple[str, ...]
-    categories: tuple[str, ...]
-    subresources: dict
-    printer_columns: tuple[dict, ...]
-    model: str
-    name_check: objectmeta.NameCheck
-    enums_and_defaults: tuple[tuple[str, dict], ...] = ()
-    check: Callable[[dict, dict | None], list[FieldError]] | None = None
-    default: Callable[[dict], None] | None = None
-
-    @property
-    def api_version(self) -> str:
-        return f"{self.group}/{self.version}" if self.group else self.version
-
-    def schema(self) -> dict:
-        schema = model_schema(_model_class(self.model))
-        for path, keywords in self.enums_and_defaults:
-            _patch(schema, path, **keywords)
-        return schema
-
-
-# ---------------------------------------------------------------------------------------------
-# Semantic checks (the parts of pkg/apis/core/validation and friends that matter here)
 
 
 def _dict(value: Any) -> dict:
@@ -246,7 +90,7 @@ def _check_named_ports(ports: list, path: str, *, name_required: bool) -> list[F
     return errors
 
 
-def _check_service(service: dict, old: dict | None) -> list[FieldError]:
+def check_service(service: dict, old: dict | None) -> list[FieldError]:
     spec = _dict(service.get("spec"))
     errors: list[FieldError] = []
     service_type = spec.get("type", "ClusterIP")
@@ -317,7 +161,7 @@ def _check_service(service: dict, old: dict | None) -> list[FieldError]:
     return errors
 
 
-def _default_service(service: dict) -> None:
+def default_service(service: dict) -> None:
     for port in _list(_dict(service.get("spec")).get("ports")):
         if isinstance(port, dict) and "targetPort" not in port and "port" in port:
             port["targetPort"] = port["port"]
@@ -365,7 +209,7 @@ def _check_immutable_data(obj: dict, old: dict | None, keys: tuple[str, ...]) ->
     return errors
 
 
-def _check_secret(secret: dict, old: dict | None) -> list[FieldError]:
+def check_secret(secret: dict, old: dict | None) -> list[FieldError]:
     data = _dict(secret.get("data"))
     errors = _check_keys(data, "data")
     errors.extend(_check_keys(_dict(secret.get("stringData")), "stringData"))
@@ -403,7 +247,7 @@ def _check_secret(secret: dict, old: dict | None) -> list[FieldError]:
     return errors
 
 
-def _default_secret(secret: dict) -> None:
+def default_secret(secret: dict) -> None:
     # The server folds stringData into data (base64) and never stores stringData.
     string_data = secret.pop("stringData", None)
     if isinstance(string_data, dict) and string_data:
@@ -414,7 +258,7 @@ def _default_secret(secret: dict) -> None:
                     data[name] = base64.b64encode(value.encode()).decode("ascii")
 
 
-def _check_config_map(config_map: dict, old: dict | None) -> list[FieldError]:
+def check_config_map(config_map: dict, old: dict | None) -> list[FieldError]:
     data = _dict(config_map.get("data"))
     binary = _dict(config_map.get("binaryData"))
     errors = _check_keys(data, "data")
@@ -433,7 +277,7 @@ def _check_config_map(config_map: dict, old: dict | None) -> list[FieldError]:
     return errors
 
 
-def _check_endpoints(endpoints: dict, old: dict | None) -> list[FieldError]:
+def check_endpoints(endpoints: dict, old: dict | None) -> list[FieldError]:
     errors = []
     for position, subset in enumerate(_list(endpoints.get("subsets"))):
         subset = _dict(subset)
@@ -481,7 +325,7 @@ def _check_endpoint_address(address_type: str, text: str, path: str) -> list[Fie
     return _endpoint_ip_problems(address, text, path)
 
 
-def _check_endpoint_slice(endpoint_slice: dict, old: dict | None) -> list[FieldError]:
+def check_endpoint_slice(endpoint_slice: dict, old: dict | None) -> list[FieldError]:
     errors: list[FieldError] = []
     address_type = endpoint_slice.get("addressType")
     endpoints = _list(endpoint_slice.get("endpoints"))
@@ -524,13 +368,13 @@ def _check_endpoint_slice(endpoint_slice: dict, old: dict | None) -> list[FieldE
     return errors
 
 
-def _default_endpoint_slice(endpoint_slice: dict) -> None:
+def default_endpoint_slice(endpoint_slice: dict) -> None:
     for port in _list(endpoint_slice.get("ports")):
         if isinstance(port, dict):
             port.setdefault("name", "")
 
 
-def _check_lease(lease: dict, old: dict | None) -> list[FieldError]:
+def check_lease(lease: dict, old: dict | None) -> list[FieldError]:
     spec = _dict(lease.get("spec"))
     errors = []
     duration = spec.get("leaseDurationSeconds")
@@ -552,7 +396,7 @@ def _check_lease(lease: dict, old: dict | None) -> list[FieldError]:
     return errors
 
 
-def _check_namespace(namespace: dict, old: dict | None) -> list[FieldError]:
+def check_namespace(namespace: dict, old: dict | None) -> list[FieldError]:
     errors = []
     for position, finalizer in enumerate(_list(_dict(namespace.get("spec")).get("finalizers"))):
         if isinstance(finalizer, str):
@@ -561,248 +405,3 @@ def _check_namespace(namespace: dict, old: dict | None) -> list[FieldError]:
                     fielderrors.invalid(f"spec.finalizers[{position}]", finalizer, problem)
                 )
     return errors
-
-
-CORE_KINDS: tuple[CoreKind, ...] = (
-    CoreKind(
-        group="",
-        version="v1",
-        kind="Namespace",
-        plural="namespaces",
-        singular="namespace",
-        namespaced=False,
-        short_names=("ns",),
-        categories=(),
-        subresources={"status": {}},
-        printer_columns=({"name": "Status", "type": "string", "jsonPath": ".status.phase"},),
-        model="V1Namespace",
-        name_check=objectmeta.dns1123_label,
-        enums_and_defaults=(("status.phase", {"enum": ["Active", "Terminating"]}),),
-        check=_check_namespace,
-    ),
-    CoreKind(
-        group="",
-        version="v1",
-        kind="Secret",
-        plural="secrets",
-        singular="secret",
-        namespaced=True,
-        short_names=(),
-        categories=(),
-        subresources={},
-        printer_columns=({"name": "Type", "type": "string", "jsonPath": ".type"},),
-        model="V1Secret",
-        name_check=objectmeta.dns1123_subdomain,
-        enums_and_defaults=(("type", {"default": "Opaque"}),),
-        check=_check_secret,
-        default=_default_secret,
-    ),
-    CoreKind(
-        group="",
-        version="v1",
-        kind="ConfigMap",
-        plural="configmaps",
-        singular="configmap",
-        namespaced=True,
-        short_names=("cm",),
-        categories=(),
-        subresources={},
-        printer_columns=(),
-        model="V1ConfigMap",
-        name_check=objectmeta.dns1123_subdomain,
-        check=_check_config_map,
-    ),
-    CoreKind(
-        group="",
-        version="v1",
-        kind="Service",
-        plural="services",
-        singular="service",
-        namespaced=True,
-        short_names=("svc",),
-        categories=("all",),
-        subresources={"status": {}},
-        printer_columns=(
-            {"name": "Type", "type": "string", "jsonPath": ".spec.type"},
-            {"name": "Cluster-IP", "type": "string", "jsonPath": ".spec.clusterIP"},
-        ),
-        model="V1Service",
-        name_check=objectmeta.dns1035_label,
-        enums_and_defaults=(
-            (
-                "spec.type",
-                {
-                    "enum": ["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"],
-                    "default": "ClusterIP",
-                },
-            ),
-            ("spec.sessionAffinity", {"enum": ["ClientIP", "None"], "default": "None"}),
-            ("spec.externalTrafficPolicy", {"enum": ["Cluster", "Local"]}),
-            ("spec.internalTrafficPolicy", {"enum": ["Cluster", "Local"]}),
-            (
-                "spec.ipFamilyPolicy",
-                {"enum": ["PreferDualStack", "RequireDualStack", "SingleStack"]},
-            ),
-            ("spec.ports[].protocol", {"enum": _PROTOCOLS, "default": "TCP"}),
-        ),
-        check=_check_service,
-        default=_default_service,
-    ),
-    CoreKind(
-        group="",
-        version="v1",
-        kind="Endpoints",
-        plural="endpoints",
-        singular="endpoints",
-        namespaced=True,
-        short_names=("ep",),
-        categories=(),
-        subresources={},
-        printer_columns=(),
-        model="V1Endpoints",
-        name_check=objectmeta.dns1123_subdomain,
-        enums_and_defaults=(
-            ("subsets[].ports[].protocol", {"enum": _PROTOCOLS, "default": "TCP"}),
-        ),
-        check=_check_endpoints,
-    ),
-    CoreKind(
-        group="discovery.k8s.io",
-        version="v1",
-        kind="EndpointSlice",
-        plural="endpointslices",
-        singular="endpointslice",
-        namespaced=True,
-        short_names=(),
-        categories=(),
-        subresources={},
-        printer_columns=(
-            {"name": "AddressType", "type": "string", "jsonPath": ".addressType"},
-        ),
-        model="V1EndpointSlice",
-        name_check=objectmeta.dns1123_subdomain,
-        enums_and_defaults=(
-            ("addressType", {"enum": ["FQDN", "IPv4", "IPv6"]}),
-            ("ports[].protocol", {"enum": _PROTOCOLS, "default": "TCP"}),
-        ),
-        check=_check_endpoint_slice,
-        default=_default_endpoint_slice,
-    ),
-    CoreKind(
-        group="coordination.k8s.io",
-        version="v1",
-        kind="Lease",
-        plural="leases",
-        singular="lease",
-        namespaced=True,
-        short_names=(),
-        categories=(),
-        subresources={},
-        printer_columns=(
-            {"name": "Holder", "type": "string", "jsonPath": ".spec.holderIdentity"},
-        ),
-        model="V1Lease",
-        name_check=objectmeta.dns1123_subdomain,
-        enums_and_defaults=(("spec.strategy", {"enum": ["OldestEmulationVersion"]}),),
-        check=_check_lease,
-    ),
-    # The kinds an agent's installation consists of (docker/agent/): checked structurally.
-    CoreKind(
-        group="",
-        version="v1",
-        kind="ServiceAccount",
-        plural="serviceaccounts",
-        singular="serviceaccount",
-        namespaced=True,
-        short_names=("sa",),
-        categories=(),
-        subresources={},
-        printer_columns=(),
-        model="V1ServiceAccount",
-        name_check=objectmeta.dns1123_subdomain,
-    ),
-    CoreKind(
-        group="rbac.authorization.k8s.io",
-        version="v1",
-        kind="ClusterRole",
-        plural="clusterroles",
-        singular="clusterrole",
-        namespaced=False,
-        short_names=(),
-        categories=(),
-        subresources={},
-        printer_columns=(),
-        model="V1ClusterRole",
-        name_check=objectmeta.dns1123_subdomain,
-    ),
-    CoreKind(
-        group="rbac.authorization.k8s.io",
-        version="v1",
-        kind="ClusterRoleBinding",
-        plural="clusterrolebindings",
-        singular="clusterrolebinding",
-        namespaced=False,
-        short_names=(),
-        categories=(),
-        subresources={},
-        printer_columns=(),
-        model="V1ClusterRoleBinding",
-        name_check=objectmeta.dns1123_subdomain,
-    ),
-    CoreKind(
-        group="rbac.authorization.k8s.io",
-        version="v1",
-        kind="Role",
-        plural="roles",
-        singular="role",
-        namespaced=True,
-        short_names=(),
-        categories=(),
-        subresources={},
-        printer_columns=(),
-        model="V1Role",
-        name_check=objectmeta.dns1123_subdomain,
-    ),
-    CoreKind(
-        group="rbac.authorization.k8s.io",
-        version="v1",
-        kind="RoleBinding",
-        plural="rolebindings",
-        singular="rolebinding",
-        namespaced=True,
-        short_names=(),
-        categories=(),
-        subresources={},
-        printer_columns=(),
-        model="V1RoleBinding",
-        name_check=objectmeta.dns1123_subdomain,
-    ),
-    CoreKind(
-        group="apps",
-        version="v1",
-        kind="StatefulSet",
-        plural="statefulsets",
-        singular="statefulset",
-        namespaced=True,
-        short_names=("sts",),
-        categories=("all",),
-        subresources={"status": {}},
-        printer_columns=(),
-        model="V1StatefulSet",
-        name_check=objectmeta.dns1123_subdomain,
-    ),
-    CoreKind(
-        group="apps",
-        version="v1",
-        kind="Deployment",
-        plural="deployments",
-        singular="deployment",
-        namespaced=True,
-        short_names=("deploy",),
-        categories=("all",),
-        subresources={"status": {}},
-        printer_columns=(),
-        model="V1Deployment",
-        name_check=objectmeta.dns1123_subdomain,
-    ),
-)
