@@ -29,6 +29,9 @@ def parser() -> argparse.ArgumentParser:
     result.add_argument("--bookmark-interval", type=float, default=60.0, metavar="SECONDS",
                         help="how often watches that allow bookmarks get one (default 60, "
                              "as kube-apiserver)")
+    result.add_argument("--compaction-interval", type=float, default=300.0, metavar="SECONDS",
+                        help="compact the history every SECONDS, keeping the last interval "
+                             "(default 300, as kube-apiserver); 0 never compacts")
     return result
 
 
@@ -41,8 +44,12 @@ def main(argv: list[str] | None = None) -> int:
         print("kubesim: --bookmark-interval: must be a positive number of seconds",
               file=sys.stderr)
         return 2
+    if options.compaction_interval < 0:
+        print("kubesim: --compaction-interval: must not be negative", file=sys.stderr)
+        return 2
     cluster = SimCluster(options.crds, token=options.token, host=options.host,
-                         bookmark_interval=options.bookmark_interval)
+                         bookmark_interval=options.bookmark_interval,
+                         compaction_interval=options.compaction_interval)
     stop = threading.Event()
 
     def request_stop(signum: int, frame: object) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from . import discovery, errors, listoptions, openapi
@@ -31,6 +32,15 @@ from .store import Store
 
 logger = logging.getLogger(__name__)
 
+KUBERNETES_SERVICE: dict[str, Any] = {
+    "apiVersion": "v1",
+    "kind": "Service",
+    "metadata": {"name": "kubernetes", "namespace": "default",
+                 "labels": {"component": "apiserver", "provider": "kubernetes"}},
+    "spec": {"type": "ClusterIP", "clusterIP": "10.96.0.1",
+             "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]},
+}
+
 __all__ = ["APIServer", "Request", "Response"]
 
 
@@ -39,15 +49,24 @@ class APIServer:
 
     ``bookmark_interval``: seconds between the bookmarks of a watch that allows them (the
     cacher's ``defaultBookmarkFrequency``, one minute).
+
+    Two switches take a fidelity away, for tests that prove a client depends on it:
+    ``initial_events_end_bookmark=False`` ends streaming lists without their closing bookmark
+    (as API servers before 1.27 and the first simcluster did); ``omit_kinds`` leaves
+    (apiVersion, kind) pairs unserved, e.g. ``{("v1", "Node")}``.
     """
 
     def __init__(self, schemas: SchemaRegistry, *, token: str | None = None,
-                 bookmark_interval: float = 60.0) -> None:
+                 bookmark_interval: float = 60.0, initial_events_end_bookmark: bool = True,
+                 omit_kinds: Iterable[tuple[str, str]] = ()) -> None:
         self.schemas = schemas
-        self.catalog = Catalog(schemas.resource_types())
+        omitted = set(omit_kinds)
+        self.catalog = Catalog([rt for rt in schemas.resource_types()
+                                if (rt.api_version, rt.kind) not in omitted])
         self.store = Store()
         self.token = token
         self.bookmark_interval = bookmark_interval
+        self.initial_events_end_bookmark = initial_events_end_bookmark
         self.server_address = ""
         self._openapi_v2: dict[str, Any] | None = None
         self._openapi_v3: dict[str, tuple[dict[str, Any], str]] | None = None
@@ -58,6 +77,11 @@ class APIServer:
         for name in BOOTSTRAP_NAMESPACES:
             body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
             self.registry.create(namespaces, None, body, "kube-apiserver", dry_run=False)
+        services = self.catalog.find("", "v1", "services")
+        if services is not None:
+            # Every cluster has it (the API server's own Service, first IP of the range).
+            self.registry.create(services, "default", KUBERNETES_SERVICE, "kube-apiserver",
+                                 dry_run=False)
 
     # entry point ---------------------------------------------------------------------------
     def handle(self, request: Request) -> Response:

@@ -14,25 +14,30 @@ from .schema import SchemaRegistry
 from .server import SimulatedHTTPServer
 
 CONTEXT = "kubesim"
+COMPACTION_INTERVAL = 300.0  # storagebackend.DefaultCompactInterval
 
 
 class SimCluster:
     """A Kubernetes API server for tests and trials, serving the CRDs below ``crd_dir``.
 
     ``token``: when set, requests must carry ``Authorization: Bearer <token>``; otherwise any
-    bearer token (or none) is accepted.
+    bearer token (or none) is accepted. Other keyword options go to ``APIServer``
+    (``bookmark_interval``, ``initial_events_end_bookmark``, ``omit_kinds``).
     """
 
     def __init__(self, crd_dir: str | Path | None = None, *, token: str | None = None,
                  registry: SchemaRegistry | None = None, host: str = "127.0.0.1",
-                 bookmark_interval: float = 60.0) -> None:
+                 compaction_interval: float = COMPACTION_INTERVAL, **options: Any) -> None:
         if registry is None:
             registry = SchemaRegistry.from_directory(crd_dir) if crd_dir else SchemaRegistry()
-        self.api = APIServer(registry, token=token, bookmark_interval=bookmark_interval)
+        self.api = APIServer(registry, token=token, **options)
         self.token = token
         self.host = host
+        self.compaction_interval = compaction_interval
         self._server: SimulatedHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._compactor: threading.Thread | None = None
+        self._stopping = threading.Event()
 
     # lifecycle -----------------------------------------------------------------------------
     def start(self, port: int = 0) -> str:
@@ -46,12 +51,31 @@ class SimCluster:
             name="kubesim", daemon=True,
         )
         self._thread.start()
+        self._stopping.clear()
+        if self.compaction_interval > 0:
+            self._compactor = threading.Thread(target=self._compact_loop, name="kubesim-compactor",
+                                               daemon=True)
+            self._compactor.start()
         return self.url
+
+    def _compact_loop(self) -> None:
+        """kube-apiserver's compactor (k8s.io/apiserver pkg/storage/etcd3/compact.go
+        ``runCompactLoop``): every interval, compact to the revision of the previous one, so
+        the history of the last interval stays readable."""
+        previous = self.api.store.revision
+        while not self._stopping.wait(self.compaction_interval):
+            current = self.api.store.revision
+            self.api.store.compact(previous)
+            previous = current
 
     def stop(self) -> None:
         server, self._server = self._server, None
         if server is None:
             return
+        self._stopping.set()
+        if self._compactor is not None:
+            self._compactor.join(timeout=5)
+            self._compactor = None
         self.api.store.close()
         server.shutdown()
         server.server_close()
@@ -99,6 +123,11 @@ class SimCluster:
         return target
 
     # test helpers --------------------------------------------------------------------------
+    def compact(self, revision: int | None = None) -> int:
+        """Compact the history now (to ``revision``, default the current one), as etcd's
+        compaction does: older resourceVersions then get 410 Gone."""
+        return self.api.store.compact(revision)
+
     def set_status(self, api_version: str, kind: str, namespace: str | None, name: str,
                    status: dict[str, Any], *, manager: str = "gateway-controller"
                    ) -> dict[str, Any]:

@@ -63,3 +63,8 @@ def simulated(crd_dir, tmp_path):
     cluster.add_gateway_class()
     yield cluster
     cluster.stop()
+
+
+# Shared fixtures from tests/support (real Traefik, network namespaces with backends).
+from tests.support.netns import echo_backend, network_namespace  # noqa: E402, F401
+from tests.support.traefik import traefik, traefik_cluster  # noqa: E402, F401

@@ -116,7 +116,7 @@ def watch(server: APIServer, target: Target, output: Output,
         bookmarks = options.allow_watch_bookmarks
         for obj in initial:
             yield encode("ADDED", obj)
-        if options.send_initial_events and bookmarks:
+        if options.send_initial_events and bookmarks and server.initial_events_end_bookmark:
             yield bookmark(start, initial_events_end=True)
         next_bookmark = _next_bookmark(time.monotonic(), server.bookmark_interval, deadline)
         last = start
