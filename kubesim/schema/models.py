@@ -153,6 +153,21 @@ class CoreKind:
 
     def schema(self) -> dict:
         schema = model_schema(_model_class(self.model))
+        status = schema["properties"].get("status")
+        if isinstance(status, dict):
+            # The model marks every field without `omitempty` required, but the server's
+            # validation requires nothing of a status a controller or kubelet reports.
+            _drop_required(status)
         for path, keywords in self.enums_and_defaults:
             patch_schema(schema, path, **keywords)
         return schema
+
+
+def _drop_required(schema: dict) -> None:
+    schema.pop("required", None)
+    for child in (schema.get("properties") or {}).values():
+        if isinstance(child, dict):
+            _drop_required(child)
+    for key in ("items", "additionalProperties"):
+        if isinstance(schema.get(key), dict):
+            _drop_required(schema[key])
