@@ -55,8 +55,8 @@ def test_a_streaming_list_sends_every_object_then_the_initial_events_end_bookmar
     ``watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true``
     and is synced only by a BOOKMARK annotated ``k8s.io/initial-events-end: "true"``
     (``handleAnyWatch``; the key is metav1.InitialEventsAnnotationKey). The server sends the
-    current objects as ADDED, then that bookmark at the state's resourceVersion
-    (apiserver pkg/storage/cacher/cacher.go ``Watch`` and ``setInitialEventsEndBookmarkIfRequested``;
+    current objects as ADDED, then that bookmark at the state's resourceVersion (apiserver
+    pkg/storage/cacher/cacher.go ``Watch`` and ``setInitialEventsEndBookmarkIfRequested``;
     cache_watcher.go ``processInterval`` sends it after the initial events and
     ``convertToWatchEvent`` annotates only that first bookmark), then later changes."""
     for name in ("a", "b", "c"):
