@@ -5,8 +5,8 @@ Used by the translation tests and by the simulated API server; it imports no Dja
 """
 
 from .fielderrors import FieldError, invalid_status
+from .nodes import UnsupportedRule
 from .registry import ResourceType, SchemaRegistry, validate_manifest
-from .structural import UnsupportedRule
 
 __all__ = [
     "FieldError",

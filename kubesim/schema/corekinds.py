@@ -5,7 +5,8 @@ the API server adds to the model's structure, and its semantic checks."""
 
 from __future__ import annotations
 
-from . import corevalidation, objectmeta
+from .. import names
+from . import corevalidation
 from .models import CoreKind
 
 PROTOCOLS = ["SCTP", "TCP", "UDP"]
@@ -23,7 +24,7 @@ CORE_KINDS: tuple[CoreKind, ...] = (
         subresources={"status": {}},
         printer_columns=({"name": "Status", "type": "string", "jsonPath": ".status.phase"},),
         model="V1Namespace",
-        name_check=objectmeta.dns1123_label,
+        name_check=names.dns1123_label,
         enums_and_defaults=(("status.phase", {"enum": ["Active", "Terminating"]}),),
         check=corevalidation.check_namespace,
     ),
@@ -39,7 +40,7 @@ CORE_KINDS: tuple[CoreKind, ...] = (
         subresources={"status": {}},
         printer_columns=(),
         model="V1Node",
-        name_check=objectmeta.dns1123_subdomain,
+        name_check=names.dns1123_subdomain,
     ),
     CoreKind(
         group="",
@@ -53,7 +54,7 @@ CORE_KINDS: tuple[CoreKind, ...] = (
         subresources={},
         printer_columns=({"name": "Type", "type": "string", "jsonPath": ".type"},),
         model="V1Secret",
-        name_check=objectmeta.dns1123_subdomain,
+        name_check=names.dns1123_subdomain,
         enums_and_defaults=(("type", {"default": "Opaque"}),),
         check=corevalidation.check_secret,
         default=corevalidation.default_secret,
@@ -70,7 +71,7 @@ CORE_KINDS: tuple[CoreKind, ...] = (
         subresources={},
         printer_columns=(),
         model="V1ConfigMap",
-        name_check=objectmeta.dns1123_subdomain,
+        name_check=names.dns1123_subdomain,
         check=corevalidation.check_config_map,
     ),
     CoreKind(
@@ -88,7 +89,7 @@ CORE_KINDS: tuple[CoreKind, ...] = (
             {"name": "Cluster-IP", "type": "string", "jsonPath": ".spec.clusterIP"},
         ),
         model="V1Service",
-        name_check=objectmeta.dns1035_label,
+        name_check=names.dns1035_label,
         enums_and_defaults=(
             (
                 "spec.type",
@@ -121,7 +122,7 @@ CORE_KINDS: tuple[CoreKind, ...] = (
         subresources={},
         printer_columns=(),
         model="V1Endpoints",
-        name_check=objectmeta.dns1123_subdomain,
+        name_check=names.dns1123_subdomain,
         enums_and_defaults=(
             ("subsets[].ports[].protocol", {"enum": PROTOCOLS, "default": "TCP"}),
         ),
@@ -141,7 +142,7 @@ CORE_KINDS: tuple[CoreKind, ...] = (
             {"name": "AddressType", "type": "string", "jsonPath": ".addressType"},
         ),
         model="V1EndpointSlice",
-        name_check=objectmeta.dns1123_subdomain,
+        name_check=names.dns1123_subdomain,
         enums_and_defaults=(
             ("addressType", {"enum": ["FQDN", "IPv4", "IPv6"]}),
             ("ports[].protocol", {"enum": PROTOCOLS, "default": "TCP"}),
@@ -162,7 +163,7 @@ CORE_KINDS: tuple[CoreKind, ...] = (
         subresources={},
         printer_columns=(),
         model="CoreV1Event",
-        name_check=objectmeta.dns1123_subdomain,
+        name_check=names.dns1123_subdomain,
     ),
     CoreKind(
         group="events.k8s.io",
@@ -176,7 +177,7 @@ CORE_KINDS: tuple[CoreKind, ...] = (
         subresources={},
         printer_columns=(),
         model="EventsV1Event",
-        name_check=objectmeta.dns1123_subdomain,
+        name_check=names.dns1123_subdomain,
     ),
     CoreKind(
         group="coordination.k8s.io",
@@ -192,7 +193,7 @@ CORE_KINDS: tuple[CoreKind, ...] = (
             {"name": "Holder", "type": "string", "jsonPath": ".spec.holderIdentity"},
         ),
         model="V1Lease",
-        name_check=objectmeta.dns1123_subdomain,
+        name_check=names.dns1123_subdomain,
         enums_and_defaults=(("spec.strategy", {"enum": ["OldestEmulationVersion"]}),),
         check=corevalidation.check_lease,
     ),
@@ -209,7 +210,7 @@ CORE_KINDS: tuple[CoreKind, ...] = (
         subresources={},
         printer_columns=(),
         model="V1ServiceAccount",
-        name_check=objectmeta.dns1123_subdomain,
+        name_check=names.dns1123_subdomain,
     ),
     CoreKind(
         group="rbac.authorization.k8s.io",
@@ -223,7 +224,7 @@ CORE_KINDS: tuple[CoreKind, ...] = (
         subresources={},
         printer_columns=(),
         model="V1ClusterRole",
-        name_check=objectmeta.dns1123_subdomain,
+        name_check=names.dns1123_subdomain,
     ),
     CoreKind(
         group="rbac.authorization.k8s.io",
@@ -237,7 +238,7 @@ CORE_KINDS: tuple[CoreKind, ...] = (
         subresources={},
         printer_columns=(),
         model="V1ClusterRoleBinding",
-        name_check=objectmeta.dns1123_subdomain,
+        name_check=names.dns1123_subdomain,
     ),
     CoreKind(
         group="rbac.authorization.k8s.io",
@@ -251,7 +252,7 @@ CORE_KINDS: tuple[CoreKind, ...] = (
         subresources={},
         printer_columns=(),
         model="V1Role",
-        name_check=objectmeta.dns1123_subdomain,
+        name_check=names.dns1123_subdomain,
     ),
     CoreKind(
         group="rbac.authorization.k8s.io",
@@ -265,7 +266,7 @@ CORE_KINDS: tuple[CoreKind, ...] = (
         subresources={},
         printer_columns=(),
         model="V1RoleBinding",
-        name_check=objectmeta.dns1123_subdomain,
+        name_check=names.dns1123_subdomain,
     ),
     CoreKind(
         group="apps",
@@ -279,7 +280,7 @@ CORE_KINDS: tuple[CoreKind, ...] = (
         subresources={"status": {}},
         printer_columns=(),
         model="V1StatefulSet",
-        name_check=objectmeta.dns1123_subdomain,
+        name_check=names.dns1123_subdomain,
     ),
     CoreKind(
         group="apps",
@@ -293,6 +294,6 @@ CORE_KINDS: tuple[CoreKind, ...] = (
         subresources={"status": {}},
         printer_columns=(),
         model="V1Deployment",
-        name_check=objectmeta.dns1123_subdomain,
+        name_check=names.dns1123_subdomain,
     ),
 )

@@ -9,6 +9,7 @@ import ipaddress
 import json
 from typing import Any
 
+from .. import names
 from . import fielderrors, objectmeta
 from .fielderrors import FieldError
 
@@ -78,14 +79,14 @@ def _check_named_ports(ports: list, path: str, *, name_required: bool) -> list[F
         if name_required and len(ports) > 1 and not name:
             errors.append(fielderrors.required(f"{port_path}.name"))
         if isinstance(name, str) and name:
-            for problem in objectmeta.dns1123_label(name):
+            for problem in names.dns1123_label(name):
                 errors.append(fielderrors.invalid(f"{port_path}.name", name, problem))
             if name in seen:
                 errors.append(fielderrors.duplicate(f"{port_path}.name", name))
             seen.add(name)
         number = port.get("port")
         if isinstance(number, int) and not isinstance(number, bool):
-            for problem in objectmeta.port_number(number):
+            for problem in names.port_number(number):
                 errors.append(fielderrors.invalid(f"{port_path}.port", number, problem))
     return errors
 
@@ -106,10 +107,10 @@ def check_service(service: dict, old: dict | None) -> list[FieldError]:
         port_path = f"spec.ports[{position}]"
         target = port.get("targetPort")
         if isinstance(target, int) and not isinstance(target, bool):
-            for problem in objectmeta.port_number(target):
+            for problem in names.port_number(target):
                 errors.append(fielderrors.invalid(f"{port_path}.targetPort", target, problem))
         elif isinstance(target, str):
-            for problem in objectmeta.iana_service_name(target):
+            for problem in names.iana_service_name(target):
                 errors.append(fielderrors.invalid(f"{port_path}.targetPort", target, problem))
         node_port = port.get("nodePort")
         if isinstance(node_port, int) and node_port:
@@ -119,7 +120,7 @@ def check_service(service: dict, old: dict | None) -> list[FieldError]:
                         f"{port_path}.nodePort", "may not be used when `type` is 'ClusterIP'"
                     )
                 )
-            for problem in objectmeta.port_number(node_port):
+            for problem in names.port_number(node_port):
                 errors.append(fielderrors.invalid(f"{port_path}.nodePort", node_port, problem))
         identity = (port.get("port"), port.get("protocol"))
         if identity in seen_ports:
@@ -132,7 +133,7 @@ def check_service(service: dict, old: dict | None) -> list[FieldError]:
         if not external_name:
             errors.append(fielderrors.required("spec.externalName"))
         elif isinstance(external_name, str):
-            for problem in objectmeta.dns1123_subdomain(external_name.rstrip(".")):
+            for problem in names.dns1123_subdomain(external_name.rstrip(".")):
                 errors.append(fielderrors.invalid("spec.externalName", external_name, problem))
     if isinstance(cluster_ip, str) and cluster_ip not in ("", "None"):
         try:
@@ -180,7 +181,7 @@ def _decoded_size(value: Any) -> int:
 def _check_keys(data: dict, path: str) -> list[FieldError]:
     errors = []
     for name in data:
-        for problem in objectmeta.config_key(str(name)):
+        for problem in names.config_key(str(name)):
             errors.append(fielderrors.invalid(f"{path}[{name}]", name, problem))
     return errors
 
@@ -296,7 +297,7 @@ def check_endpoints(endpoints: dict, old: dict | None) -> list[FieldError]:
                     errors.extend(_ip_problems(entry["ip"], f"{entry_path}.ip"))
                 hostname = entry.get("hostname")
                 if isinstance(hostname, str) and hostname:
-                    for problem in objectmeta.dns1123_label(hostname):
+                    for problem in names.dns1123_label(hostname):
                         errors.append(
                             fielderrors.invalid(f"{entry_path}.hostname", hostname, problem)
                         )
@@ -314,7 +315,7 @@ _MAX_SLICE_PORTS = 20000
 
 def _check_endpoint_address(address_type: str, text: str, path: str) -> list[FieldError]:
     if address_type == "FQDN":
-        return [fielderrors.invalid(path, text, p) for p in objectmeta.dns1123_subdomain(text)]
+        return [fielderrors.invalid(path, text, p) for p in names.dns1123_subdomain(text)]
     version = 4 if address_type == "IPv4" else 6
     try:
         address = ipaddress.ip_address(text)
@@ -353,11 +354,11 @@ def check_endpoint_slice(endpoint_slice: dict, old: dict | None) -> list[FieldEr
                     )
         hostname = endpoint.get("hostname")
         if isinstance(hostname, str) and hostname:
-            for problem in objectmeta.dns1123_label(hostname):
+            for problem in names.dns1123_label(hostname):
                 errors.append(fielderrors.invalid(f"{path}.hostname", hostname, problem))
         node_name = endpoint.get("nodeName")
         if isinstance(node_name, str) and node_name:
-            for problem in objectmeta.dns1123_subdomain(node_name):
+            for problem in names.dns1123_subdomain(node_name):
                 errors.append(fielderrors.invalid(f"{path}.nodeName", node_name, problem))
     ports = _list(endpoint_slice.get("ports"))
     if len(ports) > _MAX_SLICE_PORTS:
@@ -400,7 +401,7 @@ def check_namespace(namespace: dict, old: dict | None) -> list[FieldError]:
     errors = []
     for position, finalizer in enumerate(_list(_dict(namespace.get("spec")).get("finalizers"))):
         if isinstance(finalizer, str):
-            for problem in objectmeta.qualified_name(finalizer):
+            for problem in names.qualified_name(finalizer):
                 errors.append(
                     fielderrors.invalid(f"spec.finalizers[{position}]", finalizer, problem)
                 )

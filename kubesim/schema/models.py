@@ -12,7 +12,7 @@ from typing import Any
 
 import kubernetes.client
 
-from . import objectmeta
+from .. import names
 from .fielderrors import FieldError
 
 _SCALARS = {
@@ -142,7 +142,7 @@ class CoreKind:
     subresources: dict
     printer_columns: tuple[dict, ...]
     model: str
-    name_check: objectmeta.NameCheck
+    name_check: names.NameCheck
     enums_and_defaults: tuple[tuple[str, dict], ...] = ()
     check: Callable[[dict, dict | None], list[FieldError]] | None = None
     default: Callable[[dict], None] | None = None

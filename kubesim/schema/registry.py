@@ -11,20 +11,15 @@ from typing import Any
 
 import yaml
 
+from .. import names
 from . import fielderrors, objectmeta
 from .corekinds import CORE_KINDS
 from .fielderrors import FieldError
 from .models import CoreKind, object_meta_schema
-from .structural import (
-    BLOCKING_REASONS,
-    RULES_NOT_CHECKED,
-    Normalizer,
-    RuleRunner,
-    SchemaCompiler,
-    SchemaNode,
-    UnsupportedRule,
-    Validator,
-)
+from .nodes import SchemaCompiler, SchemaNode, UnsupportedRule
+from .normalize import Normalizer
+from .openapivalidation import BLOCKING_REASONS, RULES_NOT_CHECKED, Validator
+from .rules import RuleRunner
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -63,7 +58,7 @@ class _CompiledKind:
         self.root = root
         self.core = core
         self.unsupported = unsupported
-        self.name_check = core.name_check if core else objectmeta.dns1123_subdomain
+        self.name_check = core.name_check if core else names.dns1123_subdomain
         self.has_rules = bool(root.rules) or root.rules_below
 
     def normalize(self, manifest: dict, *, prune: bool, defaults: bool, strict: bool) -> Normalizer:
