@@ -8,7 +8,6 @@ read-modify-write sequences (resourceVersion checks, apply merges) are atomic.
 
 from __future__ import annotations
 
-import copy
 import logging
 from collections.abc import Iterable
 from typing import Any
@@ -26,6 +25,7 @@ from .handlers.response import json_response
 from .handlers.rest import Request, Response, Target
 from .handlers.update import update
 from .handlers.watch import watch
+from .jsonvalue import copy_json
 from .resources import Catalog, Resource
 from .schema import SchemaRegistry
 from .store import Store
@@ -262,8 +262,8 @@ class APIServer:
             if old is None:
                 raise errors.not_found(resource, name)
             live = self.registry.versioned(resource, old)
-            new = copy.deepcopy(live)
-            new["status"] = copy.deepcopy(status)
+            new = copy_json(live)
+            new["status"] = copy_json(status)
             subresource = "status" if resource.has_status else ""
             self.registry.field_manager(resource, subresource).update(live, new, manager)
             return self.registry.update(resource, subresource, old, new, dry_run=False)

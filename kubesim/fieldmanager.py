@@ -11,13 +11,13 @@ follows k8s.io/apiserver's fieldmanager package.
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from .fieldpath import FieldSet, Path, path_string
+from .jsonvalue import copy_json
 from .mergeschema import TypeNode
 from .typed import (
     check_applied,
@@ -184,7 +184,7 @@ class ApplyConflict(Exception):
 
 
 def _without_managed_fields(obj: dict[str, Any]) -> dict[str, Any]:
-    body = copy.deepcopy(obj)
+    body = copy_json(obj)
     metadata = body.get("metadata")
     if isinstance(metadata, dict):
         metadata.pop("managedFields", None)
@@ -293,7 +293,7 @@ class FieldManager:
         if manager == "kubectl" and LAST_APPLIED in (
             (result.get("metadata") or {}).get("annotations") or {}
         ):
-            result = copy.deepcopy(result)
+            result = copy_json(result)
             result["metadata"]["annotations"][LAST_APPLIED] = _last_applied_value(config)
         self._set_managed(result, managed)
         return result
@@ -420,7 +420,7 @@ class FieldManager:
 
 
 def _last_applied_value(config: dict[str, Any]) -> str:
-    body = copy.deepcopy(config)
+    body = copy_json(config)
     annotations = (body.get("metadata") or {}).get("annotations")
     if isinstance(annotations, dict):
         annotations.pop(LAST_APPLIED, None)

@@ -9,7 +9,8 @@ store's lock, so read-modify-write sequences are atomic.
 
 from __future__ import annotations
 
-import uuid
+import os
+import random
 from datetime import UTC, datetime
 from secrets import choice
 from typing import Any
@@ -32,6 +33,19 @@ _METADATA_ORDER = (
     "annotations", "ownerReferences", "finalizers", "managedFields",
 )
 _METADATA_RANK = {name: position for position, name in enumerate(_METADATA_ORDER)}
+
+
+# UIDs and audit IDs need to be unique, not secret: a seeded generator and plain formatting
+# cost a fifth of uuid.uuid4() (18-28 us a call here, a tenth of a no-change apply's time).
+_IDS = random.Random(int.from_bytes(os.urandom(16), "big"))  # noqa: S311
+_VERSION_4 = (0x4000 << 64) | (0x8000 << 48)
+_VERSION_MASK = ~((0xF000 << 64) | (0xC000 << 48))
+
+
+def new_uid() -> str:
+    """A random version 4 UUID, as metadata.uid and Audit-Id carry."""
+    text = "%032x" % (_IDS.getrandbits(128) & _VERSION_MASK | _VERSION_4)
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def utc_now() -> str:
@@ -143,7 +157,7 @@ class Registry:
         if not metadata.get("name") and metadata.get("generateName"):
             metadata["name"] = self._generated_name(resource, body)
         # BeforeCreate fills the system fields: a new UID for every create, dry runs too.
-        self.strategy(resource).prepare_for_create(body, uid=str(uuid.uuid4()), now=utc_now())
+        self.strategy(resource).prepare_for_create(body, uid=new_uid(), now=utc_now())
         body["apiVersion"], body["kind"] = resource.api_version, resource.kind
         self.validate(resource, body, None)
         ns, name = body["metadata"].get("namespace", ""), body["metadata"].get("name", "")
@@ -178,8 +192,13 @@ class Registry:
         else:
             strategy.prepare_for_update(new, previous)
         new["metadata"]["resourceVersion"] = previous["metadata"].get("resourceVersion")
-        self.validate(resource, new, previous)
-        if _same_ignoring_managed_times(new, previous):
+        unchanged = _same_ignoring_managed_times(new, previous)
+        # A custom resource's unchanged values pass validation whatever the schema says now
+        # (apiextensions-apiserver pkg/registry/customresource/strategy.go ``ValidateUpdate``,
+        # CRDValidationRatcheting): an update that changes nothing has nothing to report.
+        if not (unchanged and resource.custom):
+            self.validate(resource, new, previous)
+        if unchanged:
             # The API server drops writes that would only move managedFields timestamps.
             return previous
         if dry_run:

@@ -6,11 +6,10 @@ custom resources); its merge keys and strategies come from the built-in kinds' s
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from .coretypes import OBJECT_META
-from .jsonvalue import json_equal
+from .jsonvalue import copy_json, json_equal
 
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
@@ -30,7 +29,7 @@ class PatchError(ValueError):
 # JSON merge patch (RFC 7386) -----------------------------------------------------------------
 def merge_patch(target: Any, patch: Any) -> Any:
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
+        return copy_json(patch)
     result = dict(target) if isinstance(target, dict) else {}
     for key, value in patch.items():
         if value is None:
@@ -90,12 +89,12 @@ def _get(doc: Any, path: str) -> Any:
 def _add(doc: Any, path: str, value: Any) -> Any:
     parts = _pointer(path)
     if not parts:
-        return copy.deepcopy(value)
+        return copy_json(value)
     node, key = _container(doc, parts, path)
     if isinstance(node, dict):
-        node[key] = copy.deepcopy(value)
+        node[key] = copy_json(value)
     elif isinstance(node, list):
-        node.insert(_list_index(node, key, path, insert=True), copy.deepcopy(value))
+        node.insert(_list_index(node, key, path, insert=True), copy_json(value))
     else:
         raise PatchError(f"doc is missing path: \"{path}\": missing value")
     return doc
@@ -120,7 +119,7 @@ def json_patch(doc: Any, operations: Any) -> Any:
         raise PatchError(
             "json: cannot unmarshal object into Go value of type jsonpatch.Patch", 400
         )
-    doc = copy.deepcopy(doc)
+    doc = copy_json(doc)
     for operation in operations:
         if not isinstance(operation, dict):
             raise PatchError("invalid JSON patch operation", 400)
@@ -134,11 +133,11 @@ def json_patch(doc: Any, operations: Any) -> Any:
             doc = _remove(doc, path) if _pointer(path) else doc
             doc = _add(doc, path, operation.get("value"))
         elif op == "move":
-            value = copy.deepcopy(_get(doc, operation.get("from")))
+            value = copy_json(_get(doc, operation.get("from")))
             doc = _remove(doc, operation.get("from"))
             doc = _add(doc, path, value)
         elif op == "copy":
-            doc = _add(doc, path, copy.deepcopy(_get(doc, operation.get("from"))))
+            doc = _add(doc, path, copy_json(_get(doc, operation.get("from"))))
         elif op == "test":
             if not json_equal(_get(doc, path), operation.get("value")):
                 raise PatchError(f"testing value {path} failed: test failed")
@@ -165,7 +164,7 @@ def strategic_merge_patch(original: Any, patch: Any, schema: Schema) -> Any:
                          400)
     root = {**schema, "properties": {**(schema.get("properties") or {}),
                                      "metadata": OBJECT_META}}
-    merged = _smp_map(copy.deepcopy(original) if isinstance(original, dict) else {}, patch,
+    merged = _smp_map(copy_json(original) if isinstance(original, dict) else {}, patch,
                       root)
     return {} if merged is None else merged
 
@@ -189,7 +188,7 @@ def _smp_map(original: dict[str, Any], patch: dict[str, Any],
     if directive == "delete":
         return None
     if directive == "replace":
-        return {k: v for k, v in copy.deepcopy(patch).items() if k != _DIRECTIVE}
+        return {k: v for k, v in copy_json(patch).items() if k != _DIRECTIVE}
     if directive not in (None, "merge"):
         raise PatchError(f"Unknown patch type: {directive} in map: {patch}", 400)
     result = original
@@ -221,7 +220,7 @@ def _smp_map(original: dict[str, Any], patch: dict[str, Any],
         elif isinstance(value, list):
             result[key] = _smp_list(current if isinstance(current, list) else [], value, child)
         else:
-            result[key] = copy.deepcopy(value)
+            result[key] = copy_json(value)
     for name, order in orders.items():
         if isinstance(result.get(name), list):
             result[name] = _ordered(result[name], order, _strategy(_child(schema, name))[1])
@@ -233,18 +232,18 @@ def _smp_map(original: dict[str, Any], patch: dict[str, Any],
 def _smp_list(original: list[Any], patch: list[Any], schema: Schema) -> list[Any]:
     strategy, key = _strategy(schema)
     if any(isinstance(i, dict) and i.get(_DIRECTIVE) == "replace" for i in patch):
-        return [i for i in copy.deepcopy(patch)
+        return [i for i in copy_json(patch)
                 if not (isinstance(i, dict) and _DIRECTIVE in i)]
     if "merge" not in strategy:
-        return copy.deepcopy(patch)
+        return copy_json(patch)
     if not key:
         result = list(original)
         for item in patch:
             if item not in result:
-                result.append(copy.deepcopy(item))
+                result.append(copy_json(item))
         return result
     items = schema.get("items") or {}
-    result = [copy.deepcopy(i) for i in original]
+    result = [copy_json(i) for i in original]
     for item in patch:
         if not isinstance(item, dict) or key not in item:
             raise PatchError(f"map: {item} does not contain declared merge key: {key}", 400)
@@ -255,7 +254,7 @@ def _smp_list(original: list[Any], patch: list[Any], schema: Schema) -> list[Any
                 del result[index]
             continue
         if index is None:
-            result.append({k: v for k, v in copy.deepcopy(item).items() if k != _DIRECTIVE})
+            result.append({k: v for k, v in copy_json(item).items() if k != _DIRECTIVE})
         else:
             merged = _smp_map(result[index], item, items)
             result[index] = merged if merged is not None else result[index]

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import gzip
 import logging
-import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from .apiserver import APIServer
+from .genericregistry import new_uid
 from .handlers.rest import Request, Response
 
 logger = logging.getLogger(__name__)
@@ -52,7 +52,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
         self.send_header("Cache-Control", "no-cache, private")
-        self.send_header("Audit-Id", str(uuid.uuid4()))
+        # WithAuditInit (apiserver pkg/endpoints/filters/audit_init.go): the client's
+        # Audit-ID echoed, else a new one, on every answer.
+        self.send_header("Audit-Id", self.headers.get("Audit-ID") or new_uid())
         for name, value in response.headers:
             self.send_header(name, value)
         if response.stream is not None:
