@@ -13,14 +13,19 @@ from typing import Any
 
 from .resources import Catalog, Resource
 
+# The release whose list, watch and validation behaviour kubesim follows (k8s.io/apiserver
+# v0.36.3). Not a build of it: no commit, and the unset build date of k8s.io/component-base
+# version/base.go.
 KUBERNETES_VERSION = {
     "major": "1",
-    "minor": "32",
-    "gitVersion": "v1.32.0",
-    "gitCommit": "70d3cc986aa8221cd1dfb1121852688902d3bf53",
-    "gitTreeState": "clean",
-    "buildDate": "2024-12-11T17:59:15Z",
-    "goVersion": "go1.23.3",
+    "minor": "36",
+    "emulationMajor": "1",
+    "emulationMinor": "36",
+    "gitVersion": "v1.36.3",
+    "gitCommit": "",
+    "gitTreeState": "",
+    "buildDate": "1970-01-01T00:00:00Z",
+    "goVersion": "",
     "compiler": "gc",
     "platform": "linux/amd64",
 }
