@@ -10,7 +10,7 @@ import subprocess
 import sys
 import tomllib
 
-from tests.conftest import REPO_ROOT
+from tests.support.environment import REPO_ROOT
 
 KUBESIM_ONLY = {"cel-python", "lark"}
 BLOCK_IMPORTS = """

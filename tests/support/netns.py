@@ -22,7 +22,7 @@ from urllib.request import urlopen
 
 import pytest
 
-from tests.conftest import REPO_ROOT, skip_or_fail
+from tests.support.environment import REPO_ROOT, skip_or_fail
 
 TEST_RANGE = ipaddress.ip_network("198.18.0.0/15")
 NETNS_ETC = Path("/etc/netns")

@@ -28,7 +28,7 @@ import pytest
 
 from kubesim import SimCluster
 from kubesim.schema import SchemaRegistry
-from tests.conftest import skip_or_fail
+from tests.support.environment import skip_or_fail
 
 GATEWAY_CONTROLLER = "traefik.io/gateway-controller"
 PROVIDERS = ("kubernetesgateway", "kubernetescrd")
