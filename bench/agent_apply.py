@@ -1,7 +1,7 @@
 """Benchmark: the in-cluster agent applying publishes to a simulated cluster.
 
 Run: `.venv/bin/python bench/agent_apply.py [--publishes 50] [--objects 1000]`
-Real processes: the control plane (one uvicorn process), `manage.py simcluster` with the real
+Real processes: the control plane (one uvicorn process), `python -m kubesim` with the real
 CRDs (../shared/crds or $IMPGATEWAY_CRD_DIR) and `manage.py agent`. Uses PostgreSQL at
 127.0.0.1:5432 when it answers (a throw-away database), else a SQLite file; Redis at
 127.0.0.1:6379 for long-poll wake-ups when it answers. Prints:
@@ -137,13 +137,13 @@ class Run:
             raise SystemExit("the control plane did not start")
         return f"http://127.0.0.1:{port}"
 
-    def simcluster(self) -> Path:
+    def kubesim(self) -> Path:
         kubeconfig = self.workdir / "kubeconfig.yaml"
         self.processes.append(start(
-            [sys.executable, "manage.py", "simcluster", "--crds", str(self.crd_dir),
-             "--kubeconfig-out", str(kubeconfig)], self.env, self.workdir / "simcluster.log"))
+            [sys.executable, "-m", "kubesim", "--crds", str(self.crd_dir),
+             "--kubeconfig-out", str(kubeconfig)], self.env, self.workdir / "kubesim.log"))
         if not wait_for(kubeconfig.exists, 30, 0.1):
-            raise SystemExit("simcluster did not start")
+            raise SystemExit("kubesim did not start")
         return kubeconfig
 
     def agent(self, server: str, kubeconfig: Path, token: str, name: str, *extra: str,
@@ -223,7 +223,7 @@ def main() -> None:
         from publishing.services import publish_revision, revision_manifests
 
         server = run.control_plane()
-        kubeconfig = run.simcluster()
+        kubeconfig = run.kubesim()
         kube = connect(kubeconfig)
         kube.apply({"apiVersion": GATEWAY_API, "kind": "GatewayClass",
                     "metadata": {"name": "envoy-gateway"},

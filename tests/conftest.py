@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-REQUIRE_SERVICES = os.environ.get("IMPGATEWAY_REQUIRE_SERVICES", "").lower() in {"1", "true"}
+# Also imported from here by test modules.
+from tests.support.environment import (  # noqa: F401
+    REPO_ROOT,
+    REQUIRE_SERVICES,
+    crd_directory,
+    skip_or_fail,
+)
 
-
-def skip_or_fail(reason: str) -> None:
-    """Skip a test whose real dependency is missing; under IMPGATEWAY_REQUIRE_SERVICES=1, fail."""
-    if REQUIRE_SERVICES:
-        pytest.fail(f"{reason} (IMPGATEWAY_REQUIRE_SERVICES=1)")
-    pytest.skip(reason)
-
-
-def crd_directory() -> Path:
-    """The real CRD schemas: $IMPGATEWAY_CRD_DIR, else ../shared/crds beside the repository."""
-    return Path(os.environ.get("IMPGATEWAY_CRD_DIR") or REPO_ROOT.parent / "shared" / "crds")
+# Shared fixtures from tests/support: real Traefik, network namespaces with backends.
+from tests.support.netns import echo_backend, network_namespace  # noqa: F401
+from tests.support.traefik import traefik, traefik_cluster  # noqa: F401
 
 
 @pytest.fixture(scope="session")

@@ -21,9 +21,9 @@ import uvicorn
 from django.db import connection
 
 from agent.kube import KubeClient, connect
-from agent.simcluster import SimCluster
 from clusters.models import Cluster
 from clusters.services import create_registration_token
+from kubesim import SimCluster
 from publishing.models import DeploymentStatus, ProductPublish
 from publishing.services import publish_revision
 from tests.conftest import REPO_ROOT

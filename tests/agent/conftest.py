@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from agent.kube import KubeClient, connect
-from agent.simcluster import SimCluster
+from kubesim import SimCluster
 
 
 @pytest.fixture(scope="module")

@@ -25,8 +25,8 @@ from agent.metrics import HealthServer, Metrics
 from agent.platform import PlatformClient, PlatformError
 from agent.reconcile import Reconciler, Translator
 from agent.runner import Backoff, merge_report
-from agent.simcluster import SimCluster
 from agent.sink import ManifestSink
+from kubesim import SimCluster
 from publishing.translation import GATEWAY_CLASSES, render_manifests
 from tests.agent.agent_harness import unreachable_kubeconfig
 from tests.conftest import REPO_ROOT
@@ -423,7 +423,7 @@ def test_capabilities_from_the_cluster(kube):
                     "metadata": {"name": name}, "spec": {"controllerName": controller}},
                    field_manager="test-setup")
     found = capabilities.discover(kube)
-    assert found["kubernetes_version"] == "1.32"
+    assert found["kubernetes_version"] == "1.36"  # what kubesim reports
     assert found["gateway_classes"] == ["apisix", "envoy-gateway", "kong", "nginx", "traefik"]
     assert found["gateway_class_names"] == {"envoy-gateway": "eg"}
     assert "gateway.networking.k8s.io/v1/HTTPRoute" in found["crds"]

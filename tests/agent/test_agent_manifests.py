@@ -13,8 +13,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.kubeschema import SchemaRegistry
-from agent.simcluster import SimCluster
+from kubesim import SimCluster
+from kubesim.schema import SchemaRegistry
 from publishing.translation import GATEWAY_CLASSES, render_manifests
 from tests.conftest import REPO_ROOT, skip_or_fail
 from tests.publishing import specs

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from agent.kubeschema import SchemaRegistry
+from kubesim.schema import SchemaRegistry
 from publishing.translation import GATEWAY_CLASSES, render_manifests, unsupported_features
 
 from . import specs
