@@ -136,7 +136,7 @@ class SimulatedCluster:
 
     def come_back_empty(self, port: int) -> None:
         """Serve again on `port` with nothing stored: an API server restored from nothing."""
-        self.sim = SimCluster(registry=self.sim.api.registry)
+        self.sim = SimCluster(registry=self.sim.api.schemas)
         self.sim.start(port)
 
     def add_gateway_class(self, name: str = "envoy-gateway",
