@@ -20,7 +20,7 @@ from publishing.models import DeploymentStatus, ProductPublish
 
 from .choices import AgentStatus
 from .models import Agent, Cluster, RegistrationToken
-from .services import create_registration_token, set_agents_enabled
+from .services import create_registration_token, delete_agent, set_agents_enabled
 
 
 class AgentInline(ImpTabularInline):
@@ -222,6 +222,13 @@ class AgentAdmin(ImpModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    def delete_model(self, request, obj: Agent) -> None:
+        delete_agent(obj, user=request.user)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for agent in queryset:
+            delete_agent(agent, user=request.user)
 
     def object_action_applies(self, request, obj: Agent, action: str) -> bool:
         return obj.enabled == (action == "disable_agents")

@@ -362,6 +362,15 @@ def set_agents_enabled(agent_ids: Iterable[int], enabled: bool, user=None) -> in
     return len(changing)
 
 
+@transaction.atomic
+def delete_agent(agent: Agent, user=None) -> None:
+    """Delete an agent: its tokens stop working at once, like disabling it, and its cluster's
+    waiting long-polls are woken so that its own wait ends with 401."""
+    audit.record(user, audit.AuditAction.DELETE, agent, audit.snapshot(agent), None)
+    bump_desired_state_on_commit([agent.cluster_id])
+    agent.delete()
+
+
 def mark_silent_agents_disconnected(now: datetime | None = None) -> int:
     """Mark agents unheard of for AGENT_DISCONNECT_AFTER seconds disconnected; how many."""
     cutoff = (now or timezone.now()) - timedelta(seconds=settings.AGENT_DISCONNECT_AFTER)

@@ -40,6 +40,9 @@ class AgentViewSet(ScopedReadOnlyModelViewSet, mixins.DestroyModelMixin):
     ordering_fields = ("id", "name", "status", "last_seen_at", "created")
     rbac_actions = {"enable": "change", "disable": "change"}
 
+    def delete_object(self, instance: Agent) -> None:
+        services.delete_agent(instance, self.request.user)
+
     def _set_enabled(self, enabled: bool) -> Response:
         agent = self.get_object()
         services.set_agents_enabled([agent.pk], enabled, user=self.request.user)

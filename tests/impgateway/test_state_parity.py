@@ -499,6 +499,7 @@ OPERATIONS = [
         ),
         SYSTEM,
         [("update", "clusters.agent", "A_on")],
+        {"k1"},  # its cluster's long-polls wake, so its own wait ends with 401 at once
     ),
     op(
         "agent.enable",
@@ -518,6 +519,7 @@ OPERATIONS = [
         lambda w: Agent.objects.filter(pk=w["A_on"].pk).exists(),
         SYSTEM,
         [("delete", "clusters.agent", "A_on")],
+        {"k1"},  # as for disabling: its waits end at once
     ),
     op(
         "registrationtoken.create",
