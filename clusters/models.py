@@ -6,7 +6,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from impgateway.models import TimestampedModel
-from impgateway.validators import validate_dns_label
+from impgateway.validators import validate_dns_label, validate_dns_label_list
 
 from .choices import AgentStatus, CloudProvider
 
@@ -36,6 +36,17 @@ class Cluster(TimestampedModel):
         default="imp-gateway",
         validators=[validate_dns_label],
         help_text=_("Kubernetes namespace the agent writes gateway resources to."),
+    )
+    certificate_namespaces = models.JSONField(
+        _("certificate namespaces"),
+        default=list,
+        blank=True,
+        validators=[validate_dns_label_list],
+        help_text=_(
+            "Namespaces besides the cluster's own whose TLS Secrets gateway listeners may "
+            "name, as namespace/name. Every tenant publishing to the cluster may use them; "
+            "the agent needs the imp-gateway-agent-reference-grants role bound there."
+        ),
     )
     description = models.TextField(_("description"), blank=True)
     capabilities = models.JSONField(

@@ -41,6 +41,16 @@ def _labels_fit(hostname: str) -> bool:
     return all(len(label) <= 63 for label in hostname.split("."))
 
 
+def validate_dns_label_list(value: object) -> None:
+    """A list of distinct DNS labels (Kubernetes namespace names)."""
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValidationError(_("Expected a list of names."), code="dns_label_list")
+    for item in value:
+        validate_dns_label(item)
+    if len(set(value)) != len(value):
+        raise ValidationError(_("A name is listed twice."), code="dns_label_list")
+
+
 def validate_hostname(value: str) -> None:
     """A DNS hostname, optionally with a leading '*.' wildcard label (Gateway API listeners);
     every label at most 63 characters."""

@@ -189,6 +189,7 @@ def validate_spec(publish: ProductPublish, spec: RevisionSpec) -> list[str]:
     errors += _hostname_taken_errors(publish, spec)
     errors += translation_errors(spec)
     errors += _capability_errors(publish.cluster, spec)
+    errors += _certificate_errors(publish.cluster, spec)
     return errors
 
 
@@ -393,6 +394,24 @@ def _release_hostnames(publish: ProductPublish) -> None:
     HostnameClaim.objects.filter(publish=publish).delete()
 
 
+def _certificate_errors(cluster: Cluster, spec: RevisionSpec) -> list[str]:
+    """Listener certificates in other namespaces than the cluster's: only in the namespaces
+    the cluster's operators opened (certificate_namespaces). Otherwise a tenant could have the
+    agent grant its gateway any TLS Secret of any namespace."""
+    allowed = {cluster.namespace, *cluster.certificate_namespaces}
+    errors = []
+    for listener in spec["gateway"]["listeners"]:
+        ref = listener["certificate_ref"]
+        if ref and ref["namespace"] and ref["namespace"] not in allowed:
+            errors.append(
+                f"listener '{listener['name']}': certificate '{ref['namespace']}/{ref['name']}' "
+                f"is in namespace '{ref['namespace']}', which cluster '{cluster.name}' does not "
+                f"open to gateways (its certificate namespaces: "
+                f"{', '.join(sorted(allowed))})"
+            )
+    return errors
+
+
 def _capability_errors(cluster: Cluster, spec: RevisionSpec) -> list[str]:
     errors = []
     gateway_class = spec["gateway"]["gateway_class"]
@@ -548,7 +567,11 @@ def rollback(publish: ProductPublish, number: int, user=None) -> PublishRevision
             f"revision: revision {number} uses spec version {spec.get('spec_version')}, "
             f"which this version of Imp-Gateway cannot publish again (current: {SPEC_VERSION})"
         )
-    errors = _hostname_taken_errors(locked, spec) + _capability_errors(locked.cluster, spec)
+    errors = (
+        _hostname_taken_errors(locked, spec)
+        + _capability_errors(locked.cluster, spec)
+        + _certificate_errors(locked.cluster, spec)
+    )
     if errors:
         raise ValidationError(errors)
     before = audit.snapshot(locked)

@@ -38,6 +38,7 @@ class ClusterSerializer(ValidatedModelSerializer):
             "region",
             "cloud_provider",
             "namespace",
+            "certificate_namespaces",
             "description",
             "capabilities",
             "capabilities_updated_at",

@@ -452,7 +452,7 @@ def test_leader_election_takes_over_after_the_lease_expires(kube, namespace):
         second.step()
         time.sleep(0.05)
         assert time.monotonic() - started < 3
-    assert 0.9 <= time.monotonic() - started < 1.5
+    assert 0.9 <= time.monotonic() - started < 2.5  # one lease duration (1 s), then soon
     assert not first.is_leader(), "the old leader's renew deadline has passed"
     first.step()
     assert not first.is_leader()

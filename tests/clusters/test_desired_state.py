@@ -142,7 +142,7 @@ def test_wait_is_validated_and_an_unchanged_wait_times_out(agent_client, cluster
     # No If-None-Match: answered at once, whatever the wait.
     started = time.monotonic()
     assert agent_client.get(URL, {"wait": "30"}).status_code == 200
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < 10  # not held for the 30 s
 
 
 def test_only_get(agent_client):

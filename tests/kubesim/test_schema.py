@@ -4,7 +4,6 @@ API server's field path, cause type and message."""
 from __future__ import annotations
 
 import copy
-import time
 
 import pytest
 
@@ -743,17 +742,6 @@ def test_invalid_status_has_the_api_server_shape(registry):
     )
     assert status["details"]["causes"][0]["field"] == "spec.rules[0].matches[0].path"
     assert status["details"]["causes"][0]["reason"] == "FieldValueInvalid"
-
-
-def test_validation_is_fast(registry):
-    route = http_route()
-    registry.validate(route)
-    rounds = 200
-    started = time.perf_counter()
-    for _ in range(rounds):
-        registry.validate(route)
-    per_manifest = (time.perf_counter() - started) / rounds
-    assert per_manifest < 0.005
 
 
 @pytest.mark.parametrize(

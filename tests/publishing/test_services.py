@@ -274,6 +274,33 @@ def test_publish_refuses_what_the_cluster_would_refuse_in_definitions_saved_earl
     assert not PublishRevision.objects.filter(publish=publish).exists()
 
 
+def test_certificates_in_other_namespaces_only_where_the_cluster_opens_them():
+    """A listener may name a TLS Secret in another namespace (the agent then writes a
+    ReferenceGrant there) only if the cluster's operators opened that namespace: otherwise a
+    tenant could have its gateway use any certificate of the cluster."""
+    cluster = ClusterFactory(name="shared", namespace="imp-gateway")
+    publish = make_publish(cluster=cluster)
+    https = ListenerFactory(gateway=publish.gateway, name="https", port=443, protocol="HTTPS",
+                            tls_mode="Terminate", certificate_ref="kube-system/admin-tls")
+    with pytest.raises(ValidationError) as excinfo:
+        services.publish_revision(publish)
+    assert excinfo.value.messages == [
+        "listener 'https': certificate 'kube-system/admin-tls' is in namespace 'kube-system', "
+        "which cluster 'shared' does not open to gateways (its certificate namespaces: "
+        "imp-gateway)"
+    ]
+    cluster.certificate_namespaces = ["cert-manager"]
+    cluster.save()
+    https.certificate_ref = "cert-manager/wildcard-tls"
+    https.save()
+    revision, _created = services.publish_revision(publish)
+    assert revision.spec["gateway"]["listeners"][-1]["certificate_ref"] == {
+        "namespace": "cert-manager", "name": "wildcard-tls"}
+    https.certificate_ref = "imp-gateway/own-tls"
+    https.save()
+    services.publish_revision(publish)
+
+
 def test_invalid_hostname_is_refused():
     publish = make_publish(cluster=ClusterFactory(region="r" * 63), product__slug="p" * 40)
     # Labels are valid on their own; a label over 63 characters can only come from the domain.
